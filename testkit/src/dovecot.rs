@@ -1,0 +1,596 @@
+//! A throwaway Dovecot on 127.0.0.1, configured like BlueMind's IMAP endpoint.
+//!
+//! Everything lives in one temp dir; ports are free ephemeral ones, never 143/993. The daemon
+//! runs in the foreground under a small `sh` guardian that reads our pipe: when this handle is
+//! dropped — or the test process dies, even by SIGKILL — the pipe closes and the guardian stops
+//! Dovecot. `timeout(1)` bounds its life in any case, so no instance outlives its test run.
+//!
+//! BlueMind-like setup (see shared/dovecot.md and bluemind-api.md §6): separator `/`, personal
+//! namespace with an empty prefix, `Autres utilisateurs/` for other users, `Dossiers partagés/`
+//! for public folders, ACL plugin, special-use folders and an `Outbox`. Passwords come from a
+//! passwd-file; API keys from further stacked passwd-files, read on every login (no auth
+//! cache), so a key written there is a valid IMAP password at once and stops working once
+//! removed.
+
+use crate::tls::TestPki;
+use anyhow::{Context, Result, anyhow, bail};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How many API keys one user may hold at once (one stacked passwd-file per slot: a
+/// passwd-file keeps only the first line of a user).
+pub const KEY_SLOTS: usize = 4;
+
+/// A user of the test server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestUser {
+    /// Full address, also the IMAP login (as on BlueMind).
+    pub login: String,
+    /// Plain-text password.
+    pub password: String,
+}
+
+impl TestUser {
+    /// A user from its login and password.
+    pub fn new(login: &str, password: &str) -> Self {
+        TestUser { login: login.to_string(), password: password.to_string() }
+    }
+}
+
+/// Knobs for one instance.
+#[derive(Debug, Clone)]
+pub struct DovecotOptions {
+    /// Users beyond bertrand and nathalie.
+    pub extra_users: Vec<TestUser>,
+    /// fsync mail files (off for benchmarks: the shared disk makes timings vary 3×).
+    pub fsync: bool,
+    /// Hard limit on the daemon's life, whatever happens to the test.
+    pub max_lifetime: Duration,
+    /// Keep the temp dir after drop (for debugging a failed test).
+    pub keep_dir: bool,
+}
+
+impl Default for DovecotOptions {
+    fn default() -> Self {
+        DovecotOptions {
+            extra_users: Vec::new(),
+            fsync: false,
+            max_lifetime: Duration::from_secs(30 * 60),
+            keep_dir: std::env::var_os("OFFBOARD_KEEP_DOVECOT").is_some(),
+        }
+    }
+}
+
+/// A running Dovecot; stopped on drop.
+pub struct Dovecot {
+    dir: Option<tempfile::TempDir>,
+    root: PathBuf,
+    config: PathBuf,
+    /// Port offering plain IMAP and STARTTLS.
+    pub imap_port: u16,
+    /// Port offering implicit TLS.
+    pub imaps_port: u16,
+    /// The test CA and server certificate.
+    pub pki: TestPki,
+    users: Mutex<Vec<TestUser>>,
+    guardian: Option<Child>,
+    guardian_stdin: Option<ChildStdin>,
+    mail_uid: u32,
+    mail_gid: u32,
+}
+
+impl std::fmt::Debug for Dovecot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dovecot")
+            .field("root", &self.root)
+            .field("imap_port", &self.imap_port)
+            .field("imaps_port", &self.imaps_port)
+            .finish_non_exhaustive()
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn write_atomic(path: &Path, content: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, content)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Finds the Dovecot binaries, or says how to install them.
+fn dovecot_binary() -> Result<PathBuf> {
+    for p in ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"] {
+        if Path::new(p).exists() {
+            return Ok(PathBuf::from(p));
+        }
+    }
+    bail!("Dovecot is not installed: run `apt-get install dovecot-imapd` (or `bash .ci/run`, which installs it)")
+}
+
+impl Dovecot {
+    /// Starts an instance with bertrand and nathalie.
+    pub fn start() -> Result<Self> {
+        Self::start_with(DovecotOptions::default())
+    }
+
+    /// Starts an instance with these options; retries on a port race.
+    pub fn start_with(opts: DovecotOptions) -> Result<Self> {
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::try_start(&opts) {
+                Ok(d) => return Ok(d),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("Dovecot did not start")))
+    }
+
+    fn try_start(opts: &DovecotOptions) -> Result<Self> {
+        let binary = dovecot_binary()?;
+        let dir = tempfile::Builder::new().prefix("offboard-dovecot-").tempdir()?;
+        let root = dir.path().to_path_buf();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
+        let is_root = nix::unistd::geteuid().is_root();
+        let (mail_uid, mail_gid, internal_user, login_user) = if is_root {
+            (5000, 5000, "dovecot".to_string(), "dovenull".to_string())
+        } else {
+            let uid = nix::unistd::getuid();
+            let name = nix::unistd::User::from_uid(uid)?
+                .map(|u| u.name)
+                .ok_or_else(|| anyhow!("current user has no name"))?;
+            (uid.as_raw(), nix::unistd::getgid().as_raw(), name.clone(), name)
+        };
+        for sub in ["run", "state", "home", "public"] {
+            std::fs::create_dir_all(root.join(sub))?;
+        }
+        for sub in ["home", "public"] {
+            chown(&root.join(sub), mail_uid, mail_gid)?;
+        }
+        let pki = TestPki::generate(&root.join("tls"))?;
+        for f in [&pki.server_key, &pki.server_cert, &pki.ca_cert] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644))?;
+        }
+        let imap_port = free_port()?;
+        let imaps_port = free_port()?;
+        let config = root.join("dovecot.conf");
+        std::fs::write(
+            &config,
+            render_config(&ConfigVars {
+                root: &root,
+                imap_port,
+                imaps_port,
+                pki: &pki,
+                mail_uid,
+                internal_user: &internal_user,
+                login_user: &login_user,
+                fsync: opts.fsync,
+            }),
+        )?;
+        let mut users = vec![
+            TestUser::new(crate::BERTRAND.0, crate::BERTRAND.1),
+            TestUser::new(crate::NATHALIE.0, crate::NATHALIE.1),
+        ];
+        users.extend(opts.extra_users.iter().cloned());
+        write_atomic(&root.join("master.passwd"), &format!("{}:{{PLAIN}}{}\n", crate::MASTER.0, crate::MASTER.1))?;
+        for slot in 0..KEY_SLOTS {
+            write_atomic(&root.join(format!("keys.{slot}")), "")?;
+        }
+        let mut me = Dovecot {
+            dir: Some(dir),
+            root: root.clone(),
+            config: config.clone(),
+            imap_port,
+            imaps_port,
+            pki,
+            users: Mutex::new(users),
+            guardian: None,
+            guardian_stdin: None,
+            mail_uid,
+            mail_gid,
+        };
+        me.write_users()?;
+        if opts.keep_dir {
+            if let Some(d) = me.dir.take() {
+                let _ = d.keep();
+            }
+        }
+
+        let check = Command::new(binary.with_file_name("doveconf"))
+            .arg("-c")
+            .arg(&config)
+            .arg("-n")
+            .output();
+        if let Ok(out) = check {
+            if !out.status.success() {
+                bail!("invalid Dovecot config: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+
+        // The guardian: Dovecot in the foreground under timeout(1); stops it when our pipe
+        // closes (handle dropped or test process gone).
+        let script = r#"timeout -k 5 "$3" "$4" -F -c "$1" </dev/null >>"$2" 2>&1 &
+pid=$!
+read -r _line
+kill -TERM "$pid" 2>/dev/null
+wait "$pid""#;
+        let log = root.join("dovecot.log");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("guardian")
+            .arg(&config)
+            .arg(&log)
+            .arg(format!("{}s", opts.max_lifetime.as_secs().max(1)))
+            .arg(&binary)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("spawn Dovecot guardian")?;
+        me.guardian_stdin = child.stdin.take();
+        me.guardian = Some(child);
+
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if me.greets(imap_port) && me.greets(imaps_port) {
+                break;
+            }
+            if let Some(g) = me.guardian.as_mut() {
+                if g.try_wait()?.is_some() {
+                    bail!("Dovecot exited at start: {}", me.log_tail());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("Dovecot did not answer within 15 s: {}", me.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(me)
+    }
+
+    fn greets(&self, port: u16) -> bool {
+        let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)) else {
+            return false;
+        };
+        if port == self.imaps_port {
+            return true; // TLS greeting needs a handshake; accepting the connection is enough.
+        }
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut line = String::new();
+        let ok = BufReader::new(&mut s).read_line(&mut line).is_ok() && line.starts_with("* OK");
+        let _ = s.write_all(b"a LOGOUT\r\n");
+        ok
+    }
+
+    /// The last lines of Dovecot's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.root.join("dovecot.log")) {
+            let _ = f.read_to_string(&mut s);
+        }
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// The instance's temp dir.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The config file, for `doveadm -c`.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// The password of a known user.
+    pub fn password(&self, login: &str) -> Option<String> {
+        self.lock_users().iter().find(|u| u.login == login).map(|u| u.password.clone())
+    }
+
+    fn lock_users(&self) -> std::sync::MutexGuard<'_, Vec<TestUser>> {
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_users(&self) -> Result<()> {
+        let users = self.lock_users();
+        let mut out = String::new();
+        for u in users.iter() {
+            check_field(&u.login)?;
+            check_field(&u.password)?;
+            let home = self.root.join("home").join(&u.login);
+            out.push_str(&format!(
+                "{}:{{PLAIN}}{}:{}:{}::{}::\n",
+                u.login,
+                u.password,
+                self.mail_uid,
+                self.mail_gid,
+                home.display()
+            ));
+        }
+        write_atomic(&self.root.join("users.passwd"), &out)
+    }
+
+    /// Adds a user (valid at once, no restart).
+    pub fn add_user(&self, login: &str, password: &str) -> Result<()> {
+        self.lock_users().push(TestUser::new(login, password));
+        self.write_users()
+    }
+
+    /// Changes a user's password (as a BlueMind password reset would).
+    pub fn set_password(&self, login: &str, password: &str) -> Result<()> {
+        {
+            let mut users = self.lock_users();
+            let u = users.iter_mut().find(|u| u.login == login).ok_or_else(|| anyhow!("unknown user {login}"))?;
+            u.password = password.to_string();
+        }
+        self.write_users()
+    }
+
+    /// Makes `key` a valid IMAP password of `login`, beside the password and other keys.
+    pub fn add_api_key(&self, login: &str, key: &str) -> Result<()> {
+        check_field(login)?;
+        check_field(key)?;
+        let _guard = self.lock_users();
+        for slot in 0..KEY_SLOTS {
+            let path = self.root.join(format!("keys.{slot}"));
+            let content = std::fs::read_to_string(&path)?;
+            if content.lines().any(|l| l.split(':').next() == Some(login)) {
+                continue;
+            }
+            return write_atomic(&path, &format!("{content}{login}:{{PLAIN}}{key}\n"));
+        }
+        bail!("{login} already holds {KEY_SLOTS} API keys in the test server")
+    }
+
+    /// Makes `key` stop working as an IMAP password of `login`.
+    pub fn remove_api_key(&self, login: &str, key: &str) -> Result<()> {
+        let _guard = self.lock_users();
+        let line = format!("{login}:{{PLAIN}}{key}");
+        for slot in 0..KEY_SLOTS {
+            let path = self.root.join(format!("keys.{slot}"));
+            let content = std::fs::read_to_string(&path)?;
+            if content.lines().any(|l| l == line) {
+                let kept: String = content.lines().filter(|l| *l != line).map(|l| format!("{l}\n")).collect();
+                return write_atomic(&path, &kept);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a folder in the public namespace (`Dossiers partagés/<name>`, a BlueMind
+    /// mailshare) with the given ACL entries (`(identifier, rights)`, e.g. `("user=bob@x", "lrs")`).
+    pub fn create_public_folder(&self, name: &str, acl: &[(&str, &str)]) -> Result<()> {
+        let mut dir = self.root.join("public");
+        for part in name.split('/') {
+            dir = dir.join(crate::mutf7::encode(part));
+            for sub in ["cur", "new", "tmp"] {
+                std::fs::create_dir_all(dir.join(sub))?;
+            }
+            let mut acl_text = String::new();
+            for (id, rights) in acl {
+                acl_text.push_str(&format!("{id} {rights}\n"));
+            }
+            std::fs::write(dir.join("dovecot-acl"), acl_text)?;
+        }
+        chown_recursive(&self.root.join("public"), self.mail_uid, self.mail_gid)
+    }
+
+    /// Runs `doveadm` against this instance and returns its stdout.
+    pub fn doveadm(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("doveadm").arg("-c").arg(&self.config).args(args).output()?;
+        if !out.status.success() {
+            bail!("doveadm {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Connects this harness's own client as `login` (through the master user).
+    pub fn connect_as(&self, login: &str) -> Result<crate::wire::Conn> {
+        crate::wire::Conn::login_as(self.imap_port, login)
+    }
+
+    /// Stops Dovecot now and waits for it (also done on drop).
+    pub fn stop(&mut self) {
+        drop(self.guardian_stdin.take());
+        if let Some(mut child) = self.guardian.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+                        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+
+    /// Whether the daemon is still running (for the harness's own tests).
+    pub fn is_running(&mut self) -> bool {
+        self.guardian.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn check_field(s: &str) -> Result<()> {
+    if s.contains([':', '\n', '\r']) {
+        bail!("{s:?} cannot be written to a passwd-file");
+    }
+    Ok(())
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
+fn chown_recursive(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    chown(path, uid, gid)?;
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_recursive(&entry?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+struct ConfigVars<'a> {
+    root: &'a Path,
+    imap_port: u16,
+    imaps_port: u16,
+    pki: &'a TestPki,
+    mail_uid: u32,
+    internal_user: &'a str,
+    login_user: &'a str,
+    fsync: bool,
+}
+
+fn render_config(v: &ConfigVars<'_>) -> String {
+    let root = v.root.display();
+    let mut keys = String::new();
+    for slot in 0..KEY_SLOTS {
+        keys.push_str(&format!(
+            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {root}/keys.{slot}\n}}\n"
+        ));
+    }
+    format!(
+        r#"# Generated by offboard's testkit: a throwaway Dovecot shaped like BlueMind's IMAP.
+instance_name = offboard-test-{imap_port}
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_cache_size = 0
+auth_master_user_separator = *
+auth_failure_delay = 0
+first_valid_uid = {uid}
+last_valid_uid = 0
+first_valid_gid = 1
+default_internal_user = {internal}
+default_login_user = {login}
+mail_location = maildir:~/Maildir:LAYOUT=fs
+mail_plugins = acl
+mail_fsync = {fsync}
+verbose_proctitle = yes
+
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/master.passwd
+  master = yes
+  pass = yes
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users.passwd
+}}
+{keys}userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/users.passwd
+}}
+
+namespace inbox {{
+  type = private
+  separator = /
+  prefix =
+  inbox = yes
+  mailbox Sent {{
+    special_use = \Sent
+    auto = subscribe
+  }}
+  mailbox Drafts {{
+    special_use = \Drafts
+    auto = subscribe
+  }}
+  mailbox Trash {{
+    special_use = \Trash
+    auto = subscribe
+  }}
+  mailbox Junk {{
+    special_use = \Junk
+    auto = subscribe
+  }}
+  mailbox Outbox {{
+    auto = subscribe
+  }}
+}}
+namespace users {{
+  type = shared
+  separator = /
+  prefix = Autres utilisateurs/%%n/
+  location = maildir:%%h/Maildir:LAYOUT=fs:INDEXPVT=~/pvt/shared/%%u
+  subscriptions = no
+  list = children
+}}
+namespace public {{
+  type = public
+  separator = /
+  prefix = Dossiers partagés/
+  location = maildir:{root}/public:LAYOUT=fs:INDEXPVT=~/pvt/public
+  subscriptions = no
+  list = children
+}}
+
+plugin {{
+  acl = vfile
+  acl_shared_dict = file:{root}/state/shared-mailboxes.db
+  # The master user (for read-back) gets the target user's own rights, not none.
+  acl_user = %u
+}}
+
+protocol imap {{
+  mail_plugins = $mail_plugins imap_acl
+  mail_max_userip_connections = 500
+}}
+
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
+  }}
+  service_count = 0
+}}
+"#,
+        imap_port = v.imap_port,
+        imaps_port = v.imaps_port,
+        cert = v.pki.server_cert.display(),
+        key = v.pki.server_key.display(),
+        uid = v.mail_uid.min(500),
+        internal = v.internal_user,
+        login = v.login_user,
+        fsync = if v.fsync { "optimized" } else { "never" },
+    )
+}
