@@ -7,10 +7,12 @@
 //!
 //! BlueMind-like setup (see shared/dovecot.md and bluemind-api.md §6): separator `/`, personal
 //! namespace with an empty prefix, `Autres utilisateurs/` for other users, `Dossiers partagés/`
-//! for public folders, ACL plugin, special-use folders and an `Outbox`. Passwords come from a
-//! passwd-file; API keys from further stacked passwd-files, read on every login (no auth
-//! cache), so a key written there is a valid IMAP password at once and stops working once
-//! removed.
+//! for public folders, ACL plugin, special-use folders and an `Outbox`.
+//!
+//! Credentials: a `checkpassword` script reads `users.pw` (passwords) and `api-keys.pw` (keys,
+//! any number per user) on every login, so a key written there is a valid IMAP password at
+//! once and stops working once removed. Not passwd-file: Dovecot re-reads one at most once a
+//! second (`passwd_file_sync` gates on `ioloop_time`), so a change could go unseen.
 
 use crate::tls::TestPki;
 use anyhow::{Context, Result, anyhow, bail};
@@ -22,10 +24,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// How many API keys one user may hold at once (one stacked passwd-file per slot: a
-/// passwd-file keeps only the first line of a user).
-pub const KEY_SLOTS: usize = 4;
 
 /// A user of the test server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +37,10 @@ pub struct TestUser {
 impl TestUser {
     /// A user from its login and password.
     pub fn new(login: &str, password: &str) -> Self {
-        TestUser { login: login.to_string(), password: password.to_string() }
+        TestUser {
+            login: login.to_string(),
+            password: password.to_string(),
+        }
     }
 }
 
@@ -114,7 +115,9 @@ fn dovecot_binary() -> Result<PathBuf> {
             return Ok(PathBuf::from(p));
         }
     }
-    bail!("Dovecot is not installed: run `apt-get install dovecot-imapd` (or `bash .ci/run`, which installs it)")
+    bail!(
+        "Dovecot is not installed: run `apt-get install dovecot-imapd` (or `bash .ci/run`, which installs it)"
+    )
 }
 
 impl Dovecot {
@@ -150,10 +153,10 @@ impl Dovecot {
                 .ok_or_else(|| anyhow!("current user has no name"))?;
             (uid.as_raw(), nix::unistd::getgid().as_raw(), name.clone(), name)
         };
-        for sub in ["run", "state", "home", "public"] {
+        for sub in ["run", "state", "home", "public", "acl"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
-        for sub in ["home", "public"] {
+        for sub in ["home", "public", "acl"] {
             chown(&root.join(sub), mail_uid, mail_gid)?;
         }
         let pki = TestPki::generate(&root.join("tls"))?;
@@ -171,6 +174,7 @@ impl Dovecot {
                 imaps_port,
                 pki: &pki,
                 mail_uid,
+                mail_gid,
                 internal_user: &internal_user,
                 login_user: &login_user,
                 fsync: opts.fsync,
@@ -181,10 +185,14 @@ impl Dovecot {
             TestUser::new(crate::NATHALIE.0, crate::NATHALIE.1),
         ];
         users.extend(opts.extra_users.iter().cloned());
-        write_atomic(&root.join("master.passwd"), &format!("{}:{{PLAIN}}{}\n", crate::MASTER.0, crate::MASTER.1))?;
-        for slot in 0..KEY_SLOTS {
-            write_atomic(&root.join(format!("keys.{slot}")), "")?;
-        }
+        write_atomic(
+            &root.join("master.passwd"),
+            &format!("{}:{{PLAIN}}{}\n", crate::MASTER.0, crate::MASTER.1),
+        )?;
+        write_atomic(&root.join("api-keys.pw"), "")?;
+        let script = root.join("checkpassword.sh");
+        std::fs::write(&script, CHECKPASSWORD)?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
         let mut me = Dovecot {
             dir: Some(dir),
             root: root.clone(),
@@ -199,10 +207,10 @@ impl Dovecot {
             mail_gid,
         };
         me.write_users()?;
-        if opts.keep_dir {
-            if let Some(d) = me.dir.take() {
-                let _ = d.keep();
-            }
+        if opts.keep_dir
+            && let Some(d) = me.dir.take()
+        {
+            let _ = d.keep();
         }
 
         let check = Command::new(binary.with_file_name("doveconf"))
@@ -210,10 +218,10 @@ impl Dovecot {
             .arg(&config)
             .arg("-n")
             .output();
-        if let Ok(out) = check {
-            if !out.status.success() {
-                bail!("invalid Dovecot config: {}", String::from_utf8_lossy(&out.stderr));
-            }
+        if let Ok(out) = check
+            && !out.status.success()
+        {
+            bail!("invalid Dovecot config: {}", String::from_utf8_lossy(&out.stderr));
         }
 
         // The guardian: Dovecot in the foreground under timeout(1); stops it when our pipe
@@ -246,10 +254,10 @@ wait "$pid""#;
             if me.greets(imap_port) && me.greets(imaps_port) {
                 break;
             }
-            if let Some(g) = me.guardian.as_mut() {
-                if g.try_wait()?.is_some() {
-                    bail!("Dovecot exited at start: {}", me.log_tail());
-                }
+            if let Some(g) = me.guardian.as_mut()
+                && g.try_wait()?.is_some()
+            {
+                bail!("Dovecot exited at start: {}", me.log_tail());
             }
             if Instant::now() > deadline {
                 bail!("Dovecot did not answer within 15 s: {}", me.log_tail());
@@ -260,7 +268,9 @@ wait "$pid""#;
     }
 
     fn greets(&self, port: u16) -> bool {
-        let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)) else {
+        let Ok(mut s) =
+            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+        else {
             return false;
         };
         if port == self.imaps_port {
@@ -295,7 +305,10 @@ wait "$pid""#;
 
     /// The password of a known user.
     pub fn password(&self, login: &str) -> Option<String> {
-        self.lock_users().iter().find(|u| u.login == login).map(|u| u.password.clone())
+        self.lock_users()
+            .iter()
+            .find(|u| u.login == login)
+            .map(|u| u.password.clone())
     }
 
     fn lock_users(&self) -> std::sync::MutexGuard<'_, Vec<TestUser>> {
@@ -308,17 +321,9 @@ wait "$pid""#;
         for u in users.iter() {
             check_field(&u.login)?;
             check_field(&u.password)?;
-            let home = self.root.join("home").join(&u.login);
-            out.push_str(&format!(
-                "{}:{{PLAIN}}{}:{}:{}::{}::\n",
-                u.login,
-                u.password,
-                self.mail_uid,
-                self.mail_gid,
-                home.display()
-            ));
+            out.push_str(&format!("{}:{}\n", u.login, u.password));
         }
-        write_atomic(&self.root.join("users.passwd"), &out)
+        write_atomic(&self.root.join("users.pw"), &out)
     }
 
     /// Adds a user (valid at once, no restart).
@@ -331,7 +336,10 @@ wait "$pid""#;
     pub fn set_password(&self, login: &str, password: &str) -> Result<()> {
         {
             let mut users = self.lock_users();
-            let u = users.iter_mut().find(|u| u.login == login).ok_or_else(|| anyhow!("unknown user {login}"))?;
+            let u = users
+                .iter_mut()
+                .find(|u| u.login == login)
+                .ok_or_else(|| anyhow!("unknown user {login}"))?;
             u.password = password.to_string();
         }
         self.write_users()
@@ -342,30 +350,23 @@ wait "$pid""#;
         check_field(login)?;
         check_field(key)?;
         let _guard = self.lock_users();
-        for slot in 0..KEY_SLOTS {
-            let path = self.root.join(format!("keys.{slot}"));
-            let content = std::fs::read_to_string(&path)?;
-            if content.lines().any(|l| l.split(':').next() == Some(login)) {
-                continue;
-            }
-            return write_atomic(&path, &format!("{content}{login}:{{PLAIN}}{key}\n"));
-        }
-        bail!("{login} already holds {KEY_SLOTS} API keys in the test server")
+        let path = self.root.join("api-keys.pw");
+        let content = std::fs::read_to_string(&path)?;
+        write_atomic(&path, &format!("{content}{login}:{key}\n"))
     }
 
     /// Makes `key` stop working as an IMAP password of `login`.
     pub fn remove_api_key(&self, login: &str, key: &str) -> Result<()> {
         let _guard = self.lock_users();
-        let line = format!("{login}:{{PLAIN}}{key}");
-        for slot in 0..KEY_SLOTS {
-            let path = self.root.join(format!("keys.{slot}"));
-            let content = std::fs::read_to_string(&path)?;
-            if content.lines().any(|l| l == line) {
-                let kept: String = content.lines().filter(|l| *l != line).map(|l| format!("{l}\n")).collect();
-                return write_atomic(&path, &kept);
-            }
-        }
-        Ok(())
+        let path = self.root.join("api-keys.pw");
+        let line = format!("{login}:{key}");
+        let content = std::fs::read_to_string(&path)?;
+        let kept: String = content
+            .lines()
+            .filter(|l| *l != line)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write_atomic(&path, &kept)
     }
 
     /// Creates a folder in the public namespace (`Dossiers partagés/<name>`, a BlueMind
@@ -388,9 +389,17 @@ wait "$pid""#;
 
     /// Runs `doveadm` against this instance and returns its stdout.
     pub fn doveadm(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("doveadm").arg("-c").arg(&self.config).args(args).output()?;
+        let out = Command::new("doveadm")
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .output()?;
         if !out.status.success() {
-            bail!("doveadm {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "doveadm {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -422,7 +431,9 @@ wait "$pid""#;
 
     /// Whether the daemon is still running (for the harness's own tests).
     pub fn is_running(&mut self) -> bool {
-        self.guardian.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.guardian
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 }
 
@@ -433,7 +444,7 @@ impl Drop for Dovecot {
 }
 
 fn check_field(s: &str) -> Result<()> {
-    if s.contains([':', '\n', '\r']) {
+    if s.contains(['\n', '\r', '\0']) || s.is_empty() {
         bail!("{s:?} cannot be written to a passwd-file");
     }
     Ok(())
@@ -456,12 +467,25 @@ fn chown_recursive(path: &Path, uid: u32, gid: u32) -> Result<()> {
     Ok(())
 }
 
+/// Dovecot's checkpassword protocol: user NUL password NUL on fd 3; on success run the reply
+/// program given as arguments, else exit 1. Files are read afresh at every login.
+const CHECKPASSWORD: &str = r#"#!/bin/bash
+IFS= read -r -d '' user <&3 || exit 1
+IFS= read -r -d '' pass <&3 || exit 1
+dir=$(dirname "$0")
+if grep -qxF -- "$user:$pass" "$dir/users.pw" "$dir/api-keys.pw"; then
+  exec "$@"
+fi
+exit 1
+"#;
+
 struct ConfigVars<'a> {
     root: &'a Path,
     imap_port: u16,
     imaps_port: u16,
     pki: &'a TestPki,
     mail_uid: u32,
+    mail_gid: u32,
     internal_user: &'a str,
     login_user: &'a str,
     fsync: bool,
@@ -469,12 +493,14 @@ struct ConfigVars<'a> {
 
 fn render_config(v: &ConfigVars<'_>) -> String {
     let root = v.root.display();
-    let mut keys = String::new();
-    for slot in 0..KEY_SLOTS {
-        keys.push_str(&format!(
-            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {root}/keys.{slot}\n}}\n"
-        ));
-    }
+    // Unguessable: the static passdb only vouches that a user exists (for master logins).
+    let nobody_knows: String = {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        (0..32)
+            .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+            .collect()
+    };
     format!(
         r#"# Generated by offboard's testkit: a throwaway Dovecot shaped like BlueMind's IMAP.
 instance_name = offboard-test-{imap_port}
@@ -492,6 +518,8 @@ auth_mechanisms = plain login
 auth_cache_size = 0
 auth_master_user_separator = *
 auth_failure_delay = 0
+# Failed logins are part of the tests: no growing per-IP penalty delay on loopback.
+login_trusted_networks = 127.0.0.0/8
 first_valid_uid = {uid}
 last_valid_uid = 0
 first_valid_gid = 1
@@ -508,13 +536,19 @@ passdb {{
   master = yes
   pass = yes
 }}
+# Any user exists (so master logins find their target), with a password nobody knows.
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users.passwd
+  driver = static
+  args = password={nobody_knows}
 }}
-{keys}userdb {{
-  driver = passwd-file
-  args = username_format=%u {root}/users.passwd
+# Real passwords and API keys, read from files at every login.
+passdb {{
+  driver = checkpassword
+  args = {root}/checkpassword.sh
+}}
+userdb {{
+  driver = static
+  args = uid={mail_uid} gid={mail_gid} home={root}/home/%u
 }}
 
 namespace inbox {{
@@ -561,7 +595,7 @@ namespace public {{
 
 plugin {{
   acl = vfile
-  acl_shared_dict = file:{root}/state/shared-mailboxes.db
+  acl_shared_dict = file:{root}/acl/shared-mailboxes.db
   # The master user (for read-back) gets the target user's own rights, not none.
   acl_user = %u
 }}
@@ -589,6 +623,8 @@ service imap-login {{
         cert = v.pki.server_cert.display(),
         key = v.pki.server_key.display(),
         uid = v.mail_uid.min(500),
+        mail_uid = v.mail_uid,
+        mail_gid = v.mail_gid,
         internal = v.internal_user,
         login = v.login_user,
         fsync = if v.fsync { "optimized" } else { "never" },

@@ -63,7 +63,11 @@ impl MailboxSpec {
 
     /// The benchmark mailbox: realistic sizes (most 2–20 KB, some 100 KB–2 MB).
     pub fn benchmark(seed: u64, messages: usize) -> Self {
-        MailboxSpec { medium_share: 0.04, duplicates: 0, ..Self::leaver(seed, messages) }
+        MailboxSpec {
+            medium_share: 0.04,
+            duplicates: 0,
+            ..Self::leaver(seed, messages)
+        }
     }
 }
 
@@ -81,10 +85,26 @@ pub struct SeedMessage {
 }
 
 const WORDS: &[&str] = &[
-    "budget", "réunion", "contrat", "client", "livraison", "facture", "projet", "équipe", "planning",
-    "rapport", "devis", "commande", "relance", "validation", "présentation", "offboarding",
+    "budget",
+    "réunion",
+    "contrat",
+    "client",
+    "livraison",
+    "facture",
+    "projet",
+    "équipe",
+    "planning",
+    "rapport",
+    "devis",
+    "commande",
+    "relance",
+    "validation",
+    "présentation",
+    "offboarding",
 ];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
@@ -141,13 +161,28 @@ fn message(rng: &mut ChaCha8Rng, i: usize, folder: String, body_size: usize) -> 
     let year = rng.random_range(2015..2025);
     let month = rng.random_range(0..12);
     let day = rng.random_range(1..29);
-    let (h, m, s) = (rng.random_range(0..24), rng.random_range(0..60), rng.random_range(0..60));
+    let (h, m, s) = (
+        rng.random_range(0..24),
+        rng.random_range(0..60),
+        rng.random_range(0..60),
+    );
     let tz = *pick(rng, &["+0000", "+0100", "+0200", "-0500", "+0530", "-0800"]);
-    let date_hdr = format!("{}, {day} {} {year} {h:02}:{m:02}:{s:02} {tz}", pick(rng, &DAYS), MONTHS[month]);
+    let date_hdr = format!(
+        "{}, {day} {} {year} {h:02}:{m:02}:{s:02} {tz}",
+        pick(rng, &DAYS),
+        MONTHS[month]
+    );
     let internal_date = format!("{day:02}-{}-{year} {h:02}:{m:02}:{s:02} {tz}", MONTHS[month]);
 
     let mut flags = Vec::new();
-    for (flag, p) in [("\\Seen", 0.7), ("\\Answered", 0.15), ("\\Flagged", 0.1), ("$Forwarded", 0.05), ("Projet_X", 0.05), ("$label1", 0.05)] {
+    for (flag, p) in [
+        ("\\Seen", 0.7),
+        ("\\Answered", 0.15),
+        ("\\Flagged", 0.1),
+        ("$Forwarded", 0.05),
+        ("Projet_X", 0.05),
+        ("$label1", 0.05),
+    ] {
         if rng.random_bool(p) {
             flags.push(flag.to_string());
         }
@@ -172,7 +207,10 @@ fn message(rng: &mut ChaCha8Rng, i: usize, folder: String, body_size: usize) -> 
     h.push_str("To: Bertrand <bertrand@bluemind.loc>\r\n");
     h.push_str(&format!("Subject: {subject_word} n°{i}\r\n"));
     if !no_id {
-        h.push_str(&format!("Message-ID: <{i}.{:016x}@seed.bluemind.loc>\r\n", rng.random::<u64>()));
+        h.push_str(&format!(
+            "Message-ID: <{i}.{:016x}@seed.bluemind.loc>\r\n",
+            rng.random::<u64>()
+        ));
     }
     h.push_str("MIME-Version: 1.0\r\n");
     let bytes = if body_size > 200_000 {
@@ -190,9 +228,17 @@ fn message(rng: &mut ChaCha8Rng, i: usize, folder: String, body_size: usize) -> 
             text(rng, 400)
         )
     } else {
-        format!("{h}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}", text(rng, body_size))
+        format!(
+            "{h}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}",
+            text(rng, body_size)
+        )
     };
-    SeedMessage { folder, flags, internal_date, bytes: bytes.into_bytes() }
+    SeedMessage {
+        folder,
+        flags,
+        internal_date,
+        bytes: bytes.into_bytes(),
+    }
 }
 
 /// Creates the folders (parents first, subscribed) and appends the messages of `spec` into

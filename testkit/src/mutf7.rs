@@ -3,12 +3,12 @@
 
 use base64::Engine;
 
-const ALPHABET: base64::alphabet::Alphabet = match base64::alphabet::Alphabet::new(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,",
-) {
-    Ok(a) => a,
-    Err(_) => panic!("invalid alphabet"),
-};
+const ALPHABET: base64::alphabet::Alphabet =
+    match base64::alphabet::Alphabet::new("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,")
+    {
+        Ok(a) => a,
+        Err(_) => panic!("invalid alphabet"),
+    };
 const ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
     &ALPHABET,
     base64::engine::GeneralPurposeConfig::new()

@@ -82,11 +82,22 @@ pub fn snapshot(port: u16, login: &str) -> Result<MailboxSnapshot> {
         if name.starts_with("Autres utilisateurs/") || name.starts_with("Dossiers partagés/") {
             continue;
         }
-        let selectable = !attributes.iter().any(|a| a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent"));
-        let messages = if selectable { fetch_all(&mut conn, &wire_name)? } else { Vec::new() };
+        let selectable = !attributes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent"));
+        let messages = if selectable {
+            fetch_all(&mut conn, &wire_name)?
+        } else {
+            Vec::new()
+        };
         snap.folders.insert(
             name,
-            FolderSnapshot { subscribed: subscribed.contains(&wire_name), wire_name, attributes, messages },
+            FolderSnapshot {
+                subscribed: subscribed.contains(&wire_name),
+                wire_name,
+                attributes,
+                messages,
+            },
         );
     }
     conn.logout();
@@ -105,7 +116,10 @@ pub fn folder(port: u16, login: &str, name: &str) -> Result<Vec<MessageSnapshot>
 pub fn acl(port: u16, login: &str, name: &str) -> Result<BTreeMap<String, String>> {
     let mut conn = Conn::login_as(port, login)?;
     let mut out = BTreeMap::new();
-    for resp in conn.command(&format!("GETACL {}", crate::wire::quote(&crate::mutf7::encode(name))))? {
+    for resp in conn.command(&format!(
+        "GETACL {}",
+        crate::wire::quote(&crate::mutf7::encode(name))
+    ))? {
         let t = tokenize(&resp)?;
         let texts: Vec<String> = t.iter().filter_map(Token::text).collect();
         for pair in texts.get(3..).unwrap_or(&[]).chunks(2) {
@@ -122,9 +136,14 @@ fn parse_list(resp: &[u8]) -> Result<(BTreeSet<String>, String)> {
     let t = tokenize(resp)?;
     let attrs = match t.get(2) {
         Some(Token::List(l)) => l.iter().filter_map(Token::text).collect(),
-        _ => return Err(anyhow!("bad LIST response {:?}", String::from_utf8_lossy(resp))),
+        _ => {
+            return Err(anyhow!("bad LIST response {:?}", String::from_utf8_lossy(resp)));
+        }
     };
-    let name = t.get(4).and_then(Token::text).ok_or_else(|| anyhow!("LIST without name"))?;
+    let name = t
+        .get(4)
+        .and_then(Token::text)
+        .ok_or_else(|| anyhow!("LIST without name"))?;
     Ok((attrs, name))
 }
 
@@ -135,7 +154,8 @@ fn fetch_all(conn: &mut Conn, wire_name: &str) -> Result<Vec<MessageSnapshot>> {
         .iter()
         .find_map(|r| {
             let s = String::from_utf8_lossy(r);
-            s.strip_suffix(" EXISTS\r\n").and_then(|n| n.trim_start_matches("* ").parse::<u32>().ok())
+            s.strip_suffix(" EXISTS\r\n")
+                .and_then(|n| n.trim_start_matches("* ").parse::<u32>().ok())
         })
         .unwrap_or(0);
     if exists == 0 {
@@ -144,15 +164,29 @@ fn fetch_all(conn: &mut Conn, wire_name: &str) -> Result<Vec<MessageSnapshot>> {
     let mut out = Vec::new();
     for resp in conn.command("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")? {
         let t = tokenize(&resp)?;
-        let Some(Token::List(items)) = t.get(3) else { continue };
-        let mut m = MessageSnapshot { sha256: String::new(), flags: BTreeSet::new(), internal_date: 0, size: 0, uid: 0 };
+        let Some(Token::List(items)) = t.get(3) else {
+            continue;
+        };
+        let mut m = MessageSnapshot {
+            sha256: String::new(),
+            flags: BTreeSet::new(),
+            internal_date: 0,
+            size: 0,
+            uid: 0,
+        };
         for pair in items.chunks(2) {
-            let [Token::Atom(key), value] = pair else { continue };
+            let [Token::Atom(key), value] = pair else {
+                continue;
+            };
             match (key.as_str(), value) {
                 ("UID", v) => m.uid = v.text().and_then(|s| s.parse().ok()).unwrap_or(0),
                 ("RFC822.SIZE", v) => m.size = v.text().and_then(|s| s.parse().ok()).unwrap_or(0),
                 ("FLAGS", Token::List(fl)) => {
-                    m.flags = fl.iter().filter_map(Token::text).filter(|f| f != "\\Recent").collect()
+                    m.flags = fl
+                        .iter()
+                        .filter_map(Token::text)
+                        .filter(|f| f != "\\Recent")
+                        .collect()
                 }
                 ("INTERNALDATE", v) => {
                     let s = v.text().unwrap_or_default();

@@ -41,7 +41,11 @@ impl Conn {
         let stream = TcpStream::connect(("127.0.0.1", port)).context("connect to Dovecot")?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
         let writer = stream.try_clone()?;
-        let mut conn = Conn { reader: BufReader::new(stream), writer, next_tag: 1 };
+        let mut conn = Conn {
+            reader: BufReader::new(stream),
+            writer,
+            next_tag: 1,
+        };
         let greeting = conn.read_response()?;
         if !greeting.starts_with(b"* OK") {
             bail!("unexpected greeting {:?}", String::from_utf8_lossy(&greeting));
@@ -92,7 +96,9 @@ impl Conn {
         loop {
             let resp = self.read_response()?;
             if resp.starts_with(tag.as_bytes()) && resp.get(tag.len()) == Some(&b' ') {
-                let rest = String::from_utf8_lossy(&resp[tag.len() + 1..]).trim_end().to_string();
+                let rest = String::from_utf8_lossy(&resp[tag.len() + 1..])
+                    .trim_end()
+                    .to_string();
                 if rest.starts_with("OK") {
                     return Ok(untagged);
                 }
@@ -159,7 +165,10 @@ pub fn tokenize(resp: &[u8]) -> Result<Vec<Token>> {
             }
             b')' => {
                 let list = stack.pop().ok_or_else(|| anyhow!("unbalanced )"))?;
-                stack.last_mut().ok_or_else(|| anyhow!("unbalanced )"))?.push(Token::List(list));
+                stack
+                    .last_mut()
+                    .ok_or_else(|| anyhow!("unbalanced )"))?
+                    .push(Token::List(list));
                 pos += 1;
             }
             b'"' => {
@@ -173,15 +182,28 @@ pub fn tokenize(resp: &[u8]) -> Result<Vec<Token>> {
                     pos += 1;
                 }
                 pos += 1;
-                stack.last_mut().ok_or_else(|| anyhow!("bad nesting"))?.push(Token::Str(s));
+                stack
+                    .last_mut()
+                    .ok_or_else(|| anyhow!("bad nesting"))?
+                    .push(Token::Str(s));
             }
             b'{' => {
-                let close = resp[pos..].iter().position(|&c| c == b'}').ok_or_else(|| anyhow!("bad literal"))?;
-                let digits = String::from_utf8_lossy(&resp[pos + 1..pos + close]).trim_end_matches('+').to_string();
+                let close = resp[pos..]
+                    .iter()
+                    .position(|&c| c == b'}')
+                    .ok_or_else(|| anyhow!("bad literal"))?;
+                let digits = String::from_utf8_lossy(&resp[pos + 1..pos + close])
+                    .trim_end_matches('+')
+                    .to_string();
                 let len: usize = digits.parse()?;
                 let start = pos + close + 3; // "}\r\n"
-                let lit = resp.get(start..start + len).ok_or_else(|| anyhow!("short literal"))?;
-                stack.last_mut().ok_or_else(|| anyhow!("bad nesting"))?.push(Token::Str(lit.to_vec()));
+                let lit = resp
+                    .get(start..start + len)
+                    .ok_or_else(|| anyhow!("short literal"))?;
+                stack
+                    .last_mut()
+                    .ok_or_else(|| anyhow!("bad nesting"))?
+                    .push(Token::Str(lit.to_vec()));
                 pos = start + len;
             }
             _ => {
@@ -199,7 +221,10 @@ pub fn tokenize(resp: &[u8]) -> Result<Vec<Token>> {
                     pos += 1;
                 }
                 let atom = String::from_utf8_lossy(&resp[start..pos]).into_owned();
-                stack.last_mut().ok_or_else(|| anyhow!("bad nesting"))?.push(Token::Atom(atom));
+                stack
+                    .last_mut()
+                    .ok_or_else(|| anyhow!("bad nesting"))?
+                    .push(Token::Atom(atom));
             }
         }
     }

@@ -1,0 +1,164 @@
+//! The command line, in one clap definition: `--help`, the man page and the completions all
+//! come from here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Hand a leaver's mailbox over to a successor, on BlueMind or any IMAP server.
+///
+/// `offboard bertrand --to nathalie` copies Bertrand's mail into a subfolder of Nathalie's
+/// mailbox, grants her read access to the shared mailboxes he could read, and reports what
+/// it did — without anyone knowing either password.
+#[derive(Debug, Parser)]
+#[command(
+    name = "offboard",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    /// The leaver: a login (`bertrand`) or an address (`bertrand@example.com`).
+    #[arg(value_name = "LEAVER", required = true)]
+    pub leaver: Option<String>,
+
+    /// The successor who receives the mail and the grants.
+    #[arg(long, value_name = "SUCCESSOR", required = true)]
+    pub to: Option<String>,
+
+    /// Show the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (required when there is no terminal).
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Print one JSON document on stdout instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Log more (-v: info, -vv: debug, -vvv: trace); secrets are never logged.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check an IMAP account: connect, log in, and show capabilities, namespaces and folders
+    /// (raw wire name beside the UTF-8 name, to write --include/--exclude regexes).
+    Probe(ProbeArgs),
+    /// Store the BlueMind admin API key in the OS keyring (asked without echo).
+    Login,
+    /// Run an imapsync command line unchanged: `offboard imapsync --host1 … --host2 …`.
+    #[command(disable_help_flag = true)]
+    Imapsync {
+        /// imapsync options, passed as they are.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
+}
+
+/// Transport security of an IMAP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsMode {
+    /// TLS from the first byte (port 993).
+    Implicit,
+    /// STARTTLS on the plain port (143).
+    Starttls,
+    /// No TLS (loopback tests only).
+    None,
+}
+
+/// Authentication mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMech {
+    /// AUTHENTICATE PLAIN when offered, else LOGIN.
+    Auto,
+    /// The LOGIN command.
+    Login,
+    /// AUTHENTICATE PLAIN.
+    Plain,
+}
+
+/// `offboard probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// IMAP server.
+    #[arg(long)]
+    pub host: String,
+    /// Port (default: 993 with implicit TLS, else 143).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Transport security.
+    #[arg(long, value_enum, default_value_t = TlsMode::Implicit)]
+    pub tls: TlsMode,
+    /// Trust this CA (PEM) besides the system store.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (not recommended).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Login name.
+    #[arg(long)]
+    pub user: String,
+    /// File whose first line is the password; else $OFFBOARD_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    pub passfile: Option<PathBuf>,
+    /// Authentication mechanism.
+    #[arg(long, value_enum, default_value_t = AuthMech::Auto)]
+    pub authmech: AuthMech,
+    /// Seconds before a silent server is given up.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_main_job() {
+        let cli = Cli::try_parse_from(["offboard", "bertrand", "--to", "nathalie", "--dry-run"]).unwrap();
+        assert_eq!(cli.leaver.as_deref(), Some("bertrand"));
+        assert_eq!(cli.to.as_deref(), Some("nathalie"));
+        assert!(cli.dry_run && cli.command.is_none());
+    }
+
+    #[test]
+    fn main_job_needs_a_successor() {
+        assert!(Cli::try_parse_from(["offboard", "bertrand"]).is_err());
+    }
+
+    #[test]
+    fn imapsync_takes_raw_options() {
+        let cli = Cli::try_parse_from(["offboard", "imapsync", "--host1", "h", "-dry", "--help"]).unwrap();
+        let Some(Command::Imapsync { args }) = cli.command else {
+            panic!("not imapsync")
+        };
+        assert_eq!(args, ["--host1", "h", "-dry", "--help"]);
+    }
+
+    #[test]
+    fn probe_defaults() {
+        let cli = Cli::try_parse_from(["offboard", "probe", "--host", "h", "--user", "u"]).unwrap();
+        let Some(Command::Probe(p)) = cli.command else {
+            panic!("not probe")
+        };
+        assert_eq!(p.tls, TlsMode::Implicit);
+        assert_eq!(p.authmech, AuthMech::Auto);
+        assert!(p.passfile.is_none() && !p.insecure);
+    }
+}

@@ -1,0 +1,130 @@
+//! Everything the user sees: arguments, the commands, output, and the error → exit-code table.
+//! The only module that prints; errors are rendered once, here.
+
+pub mod args;
+pub mod exit;
+mod probe;
+
+use args::{Cli, Command};
+use clap::Parser;
+use exit::Exit;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// An error raised by the CLI itself, with its exit code and a hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// What went wrong, in one sentence.
+    pub message: String,
+    /// The exit code.
+    pub exit: Exit,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    /// A new error.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            exit,
+            hint: None,
+        }
+    }
+
+    /// With a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Parses the command line, runs, and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Ok.code()
+                }
+                _ => Exit::Usage.code(),
+            });
+        }
+    };
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return report(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(e) => report(&e),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Some(Command::Probe(args)) => probe::run(args).await,
+        Some(Command::Login) => Err(not_built("offboard login").into()),
+        Some(Command::Imapsync { .. }) => Err(not_built("offboard imapsync").into()),
+        None => Err(not_built("the offboarding run (offboard LEAVER --to SUCCESSOR)").into()),
+    }
+}
+
+fn not_built(what: &str) -> CliError {
+    CliError::new(
+        Exit::NotImplemented,
+        format!("{what} is not built in this version yet; nothing was done"),
+    )
+    .hint("`offboard probe` checks an IMAP account today; see the README for what each version offers")
+}
+
+/// Prints `error: …`, each cause under `Caused by:`, then the hint; returns the exit code.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    let exit = exit::classify(err);
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err}");
+    let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+    if !causes.is_empty() {
+        let _ = writeln!(stderr, "\nCaused by:");
+        for c in causes {
+            let _ = writeln!(stderr, "    {c}");
+        }
+    }
+    if let Some(h) = exit::hint(err) {
+        let _ = writeln!(stderr, "\nhint: {h}");
+    }
+    if exit == Exit::Internal {
+        let _ = writeln!(
+            stderr,
+            "\nThis is an internal error of offboard: please report it."
+        );
+    }
+    ExitCode::from(exit.code())
+}
+
+/// Logs go to stderr. Whatever the filter says, async-imap and its parser stay silent: at
+/// trace level they print every command sent, LOGIN passwords included.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let base = std::env::var("OFFBOARD_LOG").unwrap_or_else(|_| default.to_string());
+    let mut filter = EnvFilter::try_new(&base).unwrap_or_else(|_| EnvFilter::new(default));
+    for silenced in ["async_imap=off", "imap_proto=off"] {
+        if let Ok(d) = silenced.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,3 @@
+//! Settings and secret sources. Imports nothing of ours.
+
+pub mod secret;

@@ -1,0 +1,211 @@
+//! The binary as a user runs it: exit codes, messages, hints, and no secret in any output.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use testkit::{BERTRAND, Dovecot};
+
+fn offboard() -> Command {
+    let mut c = Command::cargo_bin("offboard").unwrap();
+    c.env_remove("OFFBOARD_PASSWORD").env_remove("OFFBOARD_LOG");
+    c
+}
+
+#[test]
+fn help_and_version() {
+    offboard()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--to <SUCCESSOR>").and(predicate::str::contains("probe")));
+    offboard()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("offboard "));
+}
+
+#[test]
+fn unbuilt_commands_say_so_with_their_own_code() {
+    for args in [
+        vec!["bertrand", "--to", "nathalie"],
+        vec!["login"],
+        vec!["imapsync", "--host1", "h", "--dry"],
+    ] {
+        offboard()
+            .args(&args)
+            .assert()
+            .code(69)
+            .stderr(predicate::str::contains(
+                "not built in this version yet; nothing was done",
+            ));
+    }
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    offboard().arg("bertrand").assert().code(64);
+    offboard().args(["probe", "--host", "h"]).assert().code(64);
+}
+
+fn passfile(dir: &tempfile::TempDir, secret: &str) -> std::path::PathBuf {
+    let p = dir.path().join("pass");
+    std::fs::write(&p, format!("{secret}\n")).unwrap();
+    p
+}
+
+#[test]
+fn probe_shows_capabilities_namespaces_and_folder_names() {
+    let d = Dovecot::start().unwrap();
+    testkit::fill::fill(d.imap_port, BERTRAND.0, &testkit::MailboxSpec::leaver(5, 10)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = offboard()
+        .args([
+            "probe",
+            "--host",
+            "localhost",
+            "--port",
+            &d.imaps_port.to_string(),
+            "--user",
+            BERTRAND.0,
+            "--ca-file",
+        ])
+        .arg(&d.pki.ca_cert)
+        .arg("--passfile")
+        .arg(passfile(&dir, BERTRAND.1))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("Capabilities: ") && out.contains("UIDPLUS"), "{out}");
+    assert!(
+        out.contains(r#"other users "Autres utilisateurs/" (separator "/")"#),
+        "{out}"
+    );
+    assert!(out.contains(r#"shared "Dossiers partagés/""#), "{out}");
+    assert!(out.contains("Projets/Client &AOk-  =  Projets/Client é"), "{out}");
+    assert!(out.contains("Junk  \\HasNoChildren \\Junk"), "{out}");
+}
+
+#[test]
+fn probe_json_is_one_document() {
+    let d = Dovecot::start().unwrap();
+    let out = offboard()
+        .args([
+            "probe",
+            "--json",
+            "--tls",
+            "none",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &d.imap_port.to_string(),
+            "--user",
+            BERTRAND.0,
+        ])
+        .env("OFFBOARD_PASSWORD", BERTRAND.1)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(doc["namespaces"]["shared"][0]["prefix"], "Dossiers partag&AOk-s/");
+    assert!(
+        doc["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["wire_name"] == "INBOX")
+    );
+}
+
+#[test]
+fn probe_failures_have_distinct_codes_and_hints_and_never_show_the_password() {
+    let d = Dovecot::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = passfile(&dir, "Wr0ng-Secret");
+    let port = d.imaps_port.to_string();
+    // Wrong password: 16.
+    let a = offboard()
+        .args([
+            "probe",
+            "-vvv",
+            "--host",
+            "localhost",
+            "--port",
+            &port,
+            "--user",
+            BERTRAND.0,
+            "--ca-file",
+        ])
+        .arg(&d.pki.ca_cert)
+        .arg("--passfile")
+        .arg(&wrong)
+        .env("OFFBOARD_LOG", "trace")
+        .assert()
+        .code(16)
+        .stderr(
+            predicate::str::contains("refused the login of bertrand@bluemind.loc")
+                .and(predicate::str::contains("hint:")),
+        );
+    let o = a.get_output();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!all.contains("Wr0ng-Secret"), "password in output: {all}");
+    // Untrusted certificate: 12, with the fix.
+    offboard()
+        .args([
+            "probe",
+            "--host",
+            "localhost",
+            "--port",
+            &port,
+            "--user",
+            BERTRAND.0,
+        ])
+        .env("OFFBOARD_PASSWORD", BERTRAND.1)
+        .assert()
+        .code(12)
+        .stderr(predicate::str::contains("not trusted").and(predicate::str::contains("--ca-file")));
+    // Nobody listening: 10.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    offboard()
+        .args([
+            "probe",
+            "--tls",
+            "none",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &closed.to_string(),
+            "--user",
+            "u",
+        ])
+        .env("OFFBOARD_PASSWORD", "x")
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains("cannot connect to 127.0.0.1"));
+    // Missing password file: 66.
+    offboard()
+        .args([
+            "probe",
+            "--host",
+            "localhost",
+            "--user",
+            "u",
+            "--passfile",
+            "/nonexistent/pass",
+        ])
+        .assert()
+        .code(66)
+        .stderr(predicate::str::contains("/nonexistent/pass"));
+}

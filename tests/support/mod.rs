@@ -1,0 +1,38 @@
+//! Shared helpers of the integration tests.
+
+use offboard::imap::{AuthMechanism, Credentials, Endpoint, Security, Timeouts, TlsSettings};
+use secrecy::SecretString;
+use std::time::Duration;
+use testkit::Dovecot;
+
+/// An endpoint on the harness, trusting its test CA.
+pub fn endpoint(d: &Dovecot, security: Security) -> Endpoint {
+    let port = if security == Security::Implicit {
+        d.imaps_port
+    } else {
+        d.imap_port
+    };
+    let tls = TlsSettings {
+        ca_file: Some(d.pki.ca_cert.clone()),
+        insecure: false,
+    };
+    Endpoint::new("localhost", port, security, &tls, short_timeouts()).unwrap()
+}
+
+/// Timeouts short enough for a failing test to fail fast.
+pub fn short_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(5),
+        io: Duration::from_secs(10),
+    }
+}
+
+/// Credentials of a test user.
+pub fn creds(user: &str, password: &str, mechanism: AuthMechanism) -> Credentials {
+    Credentials {
+        user: user.into(),
+        secret: SecretString::from(password.to_string()),
+        mechanism,
+        authzid: None,
+    }
+}
