@@ -15,3 +15,5 @@
 pub mod cli;
 pub mod config;
 pub mod imap;
+pub mod store;
+pub mod sync;

@@ -4,4 +4,5 @@
 mod cli;
 mod harness;
 mod imap_session;
+mod imapsync_compat;
 mod support;

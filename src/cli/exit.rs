@@ -31,38 +31,116 @@ pub enum Exit {
     NotImplemented = 69,
     /// A bug of ours ("internal error, please report").
     Internal = 70,
+    /// `--subfolder1` names a folder host1 does not have.
+    SubfolderMissing = 21,
+    /// host1 could not be reached (imapsync mode).
+    ConnectionHost1 = 101,
+    /// host2 could not be reached (imapsync mode).
+    ConnectionHost2 = 102,
+    /// The run finished, but some messages or folders failed (see the report).
+    WithErrors = 111,
+    /// The destination is over quota.
+    OverQuota = 113,
+    /// The destination refused messages (too big, invalid).
+    AppendFailed = 114,
+    /// Messages could not be read from the source.
+    FetchFailed = 115,
+    /// Folders could not be created on the destination.
+    CreateFailed = 116,
+    /// Folders could not be opened.
+    SelectFailed = 117,
+    /// user1 was refused (imapsync mode).
+    AuthUser1 = 161,
+    /// user2 was refused (imapsync mode).
+    AuthUser2 = 162,
 }
+
+/// Every code, for `from_code`.
+const ALL: &[Exit] = &[
+    Exit::Ok,
+    Exit::CatchAll,
+    Exit::Signal,
+    Exit::Connection,
+    Exit::Tls,
+    Exit::Authentication,
+    Exit::Usage,
+    Exit::NoInput,
+    Exit::NotImplemented,
+    Exit::Internal,
+    Exit::SubfolderMissing,
+    Exit::ConnectionHost1,
+    Exit::ConnectionHost2,
+    Exit::WithErrors,
+    Exit::OverQuota,
+    Exit::AppendFailed,
+    Exit::FetchFailed,
+    Exit::CreateFailed,
+    Exit::SelectFailed,
+    Exit::AuthUser1,
+    Exit::AuthUser2,
+];
 
 impl Exit {
     /// The process exit code.
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The variant of a code.
+    pub fn from_code(code: u8) -> Option<Exit> {
+        ALL.iter().copied().find(|e| e.code() == code)
+    }
+}
+
+/// The exit code of an IMAP failure.
+pub fn classify_imap(e: &ImapError) -> Exit {
+    match e {
+        ImapError::Connect { .. } | ImapError::Timeout { .. } | ImapError::ConnectionLost { .. } => {
+            Exit::Connection
+        }
+        ImapError::Certificate { .. }
+        | ImapError::Handshake { .. }
+        | ImapError::StartTlsUnavailable { .. } => Exit::Tls,
+        ImapError::CaFile(_) | ImapError::File { .. } => Exit::NoInput,
+        ImapError::AuthFailed { .. }
+        | ImapError::MechanismUnavailable { .. }
+        | ImapError::UnsendablePassword { .. } => Exit::Authentication,
+        ImapError::Refused { .. } | ImapError::Protocol { .. } => Exit::CatchAll,
+    }
 }
 
 /// Picks the exit code of an error by walking its causes for one we know.
 pub fn classify(err: &anyhow::Error) -> Exit {
+    use crate::sync::SyncError;
+    use crate::sync::state::StateError;
+    // A context added with `.context(CliError)` is only visible through the error itself.
+    if let Some(e) = err.downcast_ref::<super::CliError>() {
+        return e.exit;
+    }
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<super::CliError>() {
+            return e.exit;
+        }
         if let Some(e) = cause.downcast_ref::<ImapError>() {
-            return match e {
-                ImapError::Connect { .. } | ImapError::Timeout { .. } | ImapError::ConnectionLost { .. } => {
-                    Exit::Connection
-                }
-                ImapError::Certificate { .. }
-                | ImapError::Handshake { .. }
-                | ImapError::StartTlsUnavailable { .. } => Exit::Tls,
-                ImapError::CaFile(_) | ImapError::File { .. } => Exit::NoInput,
-                ImapError::AuthFailed { .. }
-                | ImapError::MechanismUnavailable { .. }
-                | ImapError::UnsendablePassword { .. } => Exit::Authentication,
-                ImapError::Refused { .. } | ImapError::Protocol { .. } => Exit::CatchAll,
-            };
+            return classify_imap(e);
         }
         if cause.downcast_ref::<SecretError>().is_some() {
             return Exit::NoInput;
         }
-        if let Some(e) = cause.downcast_ref::<super::CliError>() {
-            return e.exit;
+        if let Some(e) = cause.downcast_ref::<SyncError>() {
+            return match e {
+                SyncError::Source(_) => Exit::ConnectionHost1,
+                SyncError::Destination(_) => Exit::ConnectionHost2,
+                SyncError::Mapping(_) | SyncError::State(StateError::Locked(_)) => Exit::CatchAll,
+                SyncError::State(_) => Exit::NoInput,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<StateError>() {
+            return if matches!(e, StateError::Locked(_)) {
+                Exit::CatchAll
+            } else {
+                Exit::NoInput
+            };
         }
     }
     Exit::CatchAll
@@ -70,6 +148,9 @@ pub fn classify(err: &anyhow::Error) -> Exit {
 
 /// The hint of the first cause that has one.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
+    if let Some(h) = err.downcast_ref::<super::CliError>().and_then(|e| e.hint.clone()) {
+        return Some(h);
+    }
     err.chain().find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<ImapError>() {
             return e.hint();

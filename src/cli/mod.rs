@@ -3,7 +3,10 @@
 
 pub mod args;
 pub mod exit;
+mod imapsync;
+pub mod imapsync_args;
 mod probe;
+mod summary;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -69,7 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Some(Command::Probe(args)) => probe::run(args).await,
         Some(Command::Login) => Err(not_built("offboard login").into()),
-        Some(Command::Imapsync { .. }) => Err(not_built("offboard imapsync").into()),
+        Some(Command::Imapsync { args }) => imapsync::run(args).await,
         None => Err(not_built("the offboarding run (offboard LEAVER --to SUCCESSOR)").into()),
     }
 }
@@ -79,7 +82,7 @@ fn not_built(what: &str) -> CliError {
         Exit::NotImplemented,
         format!("{what} is not built in this version yet; nothing was done"),
     )
-    .hint("`offboard probe` checks an IMAP account today; see the README for what each version offers")
+    .hint("`offboard probe` and `offboard imapsync` work today; see the README for what each version offers")
 }
 
 /// Prints `error: …`, each cause under `Caused by:`, then the hint; returns the exit code.

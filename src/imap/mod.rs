@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod session;
+pub mod store;
 pub mod tls;
 pub mod transport;
 pub mod wire;

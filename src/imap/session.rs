@@ -360,6 +360,148 @@ impl Session {
             .collect())
     }
 
+    /// `LSUB "" "*"`: subscribed mailbox names, as on the wire.
+    pub async fn list_subscribed(&mut self) -> Result<Vec<String>, ImapError> {
+        let timeout = self.endpoint.timeouts.io;
+        let fut = async {
+            let stream = self.inner.lsub(Some(""), Some("\"*\"")).await?;
+            stream.try_collect::<Vec<_>>().await
+        };
+        let names = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| self.endpoint.timeout("LSUB", timeout))?;
+        Ok(names
+            .map_err(|e| self.command_error("LSUB", e))?
+            .iter()
+            .map(|n| n.name().to_string())
+            .collect())
+    }
+
+    /// CREATE a mailbox (wire name).
+    pub async fn create(&mut self, wire_name: &str) -> Result<(), ImapError> {
+        let arg = self.quote_arg("CREATE", wire_name)?;
+        self.simple(&format!("CREATE {arg}"), "CREATE").await
+    }
+
+    /// SUBSCRIBE a mailbox (wire name).
+    pub async fn subscribe(&mut self, wire_name: &str) -> Result<(), ImapError> {
+        let arg = self.quote_arg("SUBSCRIBE", wire_name)?;
+        self.simple(&format!("SUBSCRIBE {arg}"), "SUBSCRIBE").await
+    }
+
+    async fn simple(&mut self, command: &str, name: &str) -> Result<(), ImapError> {
+        let timeout = self.endpoint.timeouts.io;
+        let r = tokio::time::timeout(timeout, self.inner.run_command_and_check_ok(command))
+            .await
+            .map_err(|_| self.endpoint.timeout(name, timeout))?;
+        r.map_err(|e| self.command_error(name, e))
+    }
+
+    fn quote_arg(&self, command: &str, value: &str) -> Result<String, ImapError> {
+        quoted(value).map_err(|e| self.protocol(command, e.to_string()))
+    }
+
+    /// EXAMINE (read-only select): `(UIDVALIDITY, UIDNEXT, EXISTS)`.
+    pub async fn examine(&mut self, wire_name: &str) -> Result<(Option<u32>, Option<u32>, u32), ImapError> {
+        let timeout = self.endpoint.timeouts.io;
+        // async-imap quotes the name itself.
+        let mb = tokio::time::timeout(timeout, self.inner.examine(wire_name))
+            .await
+            .map_err(|_| self.endpoint.timeout("EXAMINE", timeout))?
+            .map_err(|e| self.command_error("EXAMINE", e))?;
+        Ok((mb.uid_validity, mb.uid_next, mb.exists))
+    }
+
+    /// `UID FETCH set query` on the examined mailbox, each response handed to `each`.
+    pub async fn uid_fetch_each(
+        &mut self,
+        set: &str,
+        query: &str,
+        mut each: impl FnMut(&async_imap::types::Fetch),
+    ) -> Result<(), ImapError> {
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let fut = async {
+            let mut stream = self.inner.uid_fetch(set, query).await?;
+            while let Some(f) = stream.try_next().await? {
+                each(&f);
+            }
+            Ok::<_, async_imap::error::Error>(())
+        };
+        let r = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| endpoint.timeout("UID FETCH", timeout))?;
+        r.map_err(|e| self.command_error("UID FETCH", e))
+    }
+
+    /// APPEND with flags and internal date; returns APPENDUID `(uidvalidity, uid)` when the
+    /// server has UIDPLUS. async-imap's own `append` drops that code, so this writes the
+    /// command itself: a non-synchronising literal with LITERAL+, else it waits for `+`.
+    pub async fn append(
+        &mut self,
+        wire_name: &str,
+        flags: &[String],
+        internal_date: Option<&str>,
+        body: &[u8],
+    ) -> Result<Option<(u32, u32)>, ImapError> {
+        use async_imap::imap_proto::ResponseCode;
+        use async_imap::imap_proto::rfc4315::UidSetMember;
+        let mailbox = self.quote_arg("APPEND", wire_name)?;
+        let literal_plus = self.has_capability("LITERAL+");
+        let mut cmd = format!("APPEND {mailbox} ({})", flags.join(" "));
+        if let Some(date) = internal_date {
+            cmd.push_str(&format!(" \"{date}\""));
+        }
+        cmd.push_str(&format!(
+            " {{{}{}}}",
+            body.len(),
+            if literal_plus { "+" } else { "" }
+        ));
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let fut = async {
+            let tag = self.inner.run_command(&cmd).await?;
+            let mut sent = false;
+            if literal_plus {
+                write_literal(self.inner.get_mut(), body).await?;
+                sent = true;
+            }
+            loop {
+                let Some(resp) = self.inner.read_response().await? else {
+                    return Err(async_imap::error::Error::ConnectionLost);
+                };
+                match resp.parsed() {
+                    Response::Continue { .. } if !sent => {
+                        write_literal(self.inner.get_mut(), body).await?;
+                        sent = true;
+                    }
+                    Response::Done {
+                        tag: t,
+                        status,
+                        outcome,
+                    } if *t == tag => {
+                        return match status {
+                            Status::Ok => Ok(match &outcome.code {
+                                Some(ResponseCode::AppendUid(validity, uids)) => match uids.first() {
+                                    Some(UidSetMember::Uid(uid)) => Some((*validity, *uid)),
+                                    _ => None,
+                                },
+                                _ => None,
+                            }),
+                            Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
+                            _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        };
+        let r = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
+        r.map_err(|e| self.command_error("APPEND", e))
+    }
+
     /// LOGOUT; errors are ignored (the server may close first, which is fine).
     pub async fn logout(mut self) {
         let timeout = self.endpoint.timeouts.io.min(std::time::Duration::from_secs(5));
@@ -371,7 +513,7 @@ impl Session {
             async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => ImapError::Refused {
                 host: self.endpoint.host.clone(),
                 command: command.to_string(),
-                server: text.trim().to_string(),
+                server: server_words(&text),
             },
             async_imap::error::Error::Parse(p) => self.protocol(command, p.to_string()),
             other => lost(&self.endpoint, command, other),
@@ -384,6 +526,23 @@ impl Session {
             command: command.to_string(),
             detail,
         }
+    }
+}
+
+/// async-imap renders a refusal as `outcome: Outcome { code: …, information: Some("…") }`:
+/// keep the server's sentence (and its response code, if any).
+fn server_words(text: &str) -> String {
+    let info = text
+        .split_once("information: Some(\"")
+        .and_then(|(_, rest)| rest.rsplit_once("\")"))
+        .map(|(info, _)| info.replace("\\\"", "\""));
+    let code = text
+        .split_once("code: Some(")
+        .and_then(|(_, rest)| rest.split_once("), information"))
+        .map(|(code, _)| format!("[{code}] "));
+    match info {
+        Some(info) => format!("{}{info}", code.unwrap_or_default()),
+        None => text.trim().to_string(),
     }
 }
 
@@ -408,6 +567,23 @@ fn io_error(endpoint: &Endpoint, command: &str, e: std::io::Error) -> ImapError 
         command: command.to_string(),
         source: Some(e),
     }
+}
+
+async fn write_literal(io: &mut Io, body: &[u8]) -> std::io::Result<()> {
+    io.write_all(body).await?;
+    io.write_all(b"\r\n").await?;
+    io.flush().await
+}
+
+/// The server's words for a refused APPEND. Codes imap-proto does not know (`[OVERQUOTA]`,
+/// `[TOOBIG]`, `[LIMIT]`) stay at the front of the text, where the engine classifies them.
+fn append_refusal(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
+    let code = outcome
+        .code
+        .as_ref()
+        .map(|c| format!("[{c:?}] "))
+        .unwrap_or_default();
+    format!("{code}{}", outcome.information.as_deref().unwrap_or("").trim())
 }
 
 /// CAPABILITY before login, to choose the mechanism. async-imap's Client has no

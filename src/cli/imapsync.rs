@@ -1,0 +1,391 @@
+//! `offboard imapsync …`: imapsync's command line, run by our engine. Same options, same
+//! folder rules, exit codes compatible with imapsync's; but certificates are verified, PLAIN
+//! is sent correctly, passwords never show, and messages without Message-ID are copied.
+
+use super::CliError;
+use super::exit::Exit;
+use super::imapsync_args::{RawOptions, parse};
+use super::summary;
+use crate::config::secret::{read_secret_file, secret_from_env};
+use crate::imap::{
+    AuthMechanism, Credentials, Endpoint, ImapError, Security, Session, Timeouts, TlsSettings,
+};
+use crate::sync::mapping::{Substitution, compile};
+use crate::sync::{FolderRules, SyncOptions, SyncState};
+use secrecy::SecretString;
+use std::time::Duration;
+
+/// Which side of the copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    One,
+    Two,
+}
+
+impl Side {
+    fn n(self) -> u8 {
+        match self {
+            Side::One => 1,
+            Side::Two => 2,
+        }
+    }
+}
+
+fn usage(msg: impl Into<String>) -> CliError {
+    CliError::new(Exit::Usage, msg).hint("see `offboard imapsync --help` (imapsync's option names)")
+}
+
+/// An error on one side, with imapsync's per-side exit code.
+fn side_error(side: Side, e: ImapError) -> anyhow::Error {
+    let exit = match &e {
+        ImapError::Connect { .. } | ImapError::Timeout { .. } | ImapError::ConnectionLost { .. } => {
+            if side == Side::One {
+                Exit::ConnectionHost1
+            } else {
+                Exit::ConnectionHost2
+            }
+        }
+        ImapError::AuthFailed { .. }
+        | ImapError::MechanismUnavailable { .. }
+        | ImapError::UnsendablePassword { .. } => {
+            if side == Side::One {
+                Exit::AuthUser1
+            } else {
+                Exit::AuthUser2
+            }
+        }
+        _ => super::exit::classify_imap(&e),
+    };
+    let mut err = CliError::new(exit, format!("host{} failed", side.n()));
+    err.hint = e.hint();
+    anyhow::Error::new(e).context(err)
+}
+
+const HELP: &str = "offboard imapsync — run an imapsync command line with offboard's engine
+
+Usage: offboard imapsync --host1 H1 --user1 U1 --passfile1 F1 --host2 H2 --user2 U2 --passfile2 F2 [options]
+
+Connection (per side N = 1 or 2):
+  --hostN H --portN P --userN U   server, port (default: try 993 with TLS, then 143), login
+  --passfileN F                   password from the first line of F (also $IMAPSYNC_PASSWORDN)
+  --passwordN P                   accepted for compatibility; other local users can read it (ps)
+  --sslN | --tlsN | --notlsN      implicit TLS | STARTTLS required | no automatic STARTTLS
+  --authmechN LOGIN|PLAIN         login mechanism (PLAIN is sent as RFC 4616 says)
+  --sslargsN SSL_ca_file=F        trust this CA;  SSL_verify_mode=0 skips verification
+  --ca-file F | --insecure        the same for both sides (offboard's own options)
+Folders:
+  --include RE --exclude RE --folder NAME   select by regex on raw (modified UTF-7) names
+  --subfolder2 NAME | --subfolder1 NAME     copy under NAME on host2 | only NAME's subtree of host1
+  --sep1 C --sep2 C --prefix1 P --prefix2 P --regextrans2 's/A/B/'
+Run:
+  --dry  --justfolders  --justlogin  --justconnect  --maxage D  --minage D
+  --json                          one JSON report on stdout (offboard's own)
+  --state-dir DIR                 where the resume journal lives
+Accepted and not needed: --usecache (resume is always on), --addheader (messages without
+Message-ID are copied unchanged), --nolog, --nofoldersizes, --buffersize N, --automap.
+";
+
+pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
+    let o = parse(&args).map_err(|e| usage(e.to_string()))?;
+    if o.on("help") {
+        print!("{HELP}");
+        return Ok(Exit::Ok);
+    }
+    if o.on("version") {
+        println!(
+            "offboard {} (imapsync-compatible mode)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(Exit::Ok);
+    }
+    for ignored in ["automap", "usecache", "addheader", "resyncflags", "subscribeall"] {
+        if o.on(ignored) {
+            tracing::info!("--{ignored} accepted; offboard does this its own way (see --help)");
+        }
+    }
+    if o.on("automap") {
+        eprintln!("warning: --automap is not supported yet; folders keep their names");
+    }
+    let host1 = o
+        .value("host1")
+        .ok_or_else(|| usage("--host1 is required"))?
+        .to_string();
+    let Some(host2) = o.value("host2").map(str::to_string) else {
+        // imapsync: --host1 alone means --justconnect.
+        let ep = endpoint(&o, Side::One, &host1).await?;
+        connect_only(&ep, Side::One).await?;
+        return Ok(Exit::Ok);
+    };
+    if o.on("justconnect") {
+        for (side, host) in [(Side::One, &host1), (Side::Two, &host2)] {
+            let ep = endpoint(&o, side, host).await?;
+            connect_only(&ep, side).await?;
+        }
+        return Ok(Exit::Ok);
+    }
+    let user1 = o
+        .value("user1")
+        .ok_or_else(|| usage("--user1 is required"))?
+        .to_string();
+    let user2 = o
+        .value("user2")
+        .ok_or_else(|| usage("--user2 is required"))?
+        .to_string();
+    let ep1 = endpoint(&o, Side::One, &host1).await?;
+    let ep2 = endpoint(&o, Side::Two, &host2).await?;
+    let c1 = credentials(&o, Side::One, &user1)?;
+    let c2 = credentials(&o, Side::Two, &user2)?;
+    let rules = folder_rules(&o)?;
+    let mut s1 = login(&ep1, &c1, Side::One, &o).await?;
+    let mut s2 = login(&ep2, &c2, Side::Two, &o).await?;
+    if o.on("justlogin") {
+        println!("Host1 {host1}: logged in as {user1}; capabilities: {}", caps(&s1));
+        println!("Host2 {host2}: logged in as {user2}; capabilities: {}", caps(&s2));
+        s1.logout().await;
+        s2.logout().await;
+        println!("Exiting because of --justlogin");
+        return Ok(Exit::Ok);
+    }
+    if let Some(sub1) = &rules.source_subfolder {
+        let wire = crate::imap::wire::mutf7::encode(sub1);
+        let exists = s1
+            .list_all()
+            .await
+            .map_err(|e| side_error(Side::One, e))?
+            .iter()
+            .any(|f| f.name == wire);
+        if !exists {
+            return Err(CliError::new(
+                Exit::SubfolderMissing,
+                format!("--subfolder1 {sub1:?} does not exist on host1"),
+            )
+            .into());
+        }
+    }
+
+    let opts = SyncOptions {
+        rules,
+        dry_run: o.on("dry"),
+        just_folders: o.on("justfolders"),
+        max_age_days: o.number("maxage").map_err(|e| usage(e.to_string()))?,
+        min_age_days: o.number("minage").map_err(|e| usage(e.to_string()))?,
+        now: chrono::Utc::now().timestamp(),
+    };
+    let mut state = if opts.dry_run {
+        None
+    } else {
+        let dir = o
+            .path("state-dir")
+            .or_else(crate::sync::state::default_dir)
+            .ok_or_else(|| {
+                CliError::new(
+                    Exit::NoInput,
+                    "no state directory: set --state-dir or $XDG_STATE_HOME",
+                )
+            })?;
+        let id = crate::sync::state::pair_id(&host1, &user1, &host2, &user2);
+        Some(SyncState::open(&dir, &id)?)
+    };
+    let json = o.on("json");
+    let mut reporter = summary::Printer::new(!json);
+    let result = crate::sync::run(&mut s1, &mut s2, &opts, state.as_mut(), &mut reporter).await;
+    s1.logout().await;
+    s2.logout().await;
+    let report = result?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        summary::print_statistics(&report);
+    }
+    Ok(summary::exit_for(&report))
+}
+
+fn caps(s: &Session) -> String {
+    s.capabilities().iter().cloned().collect::<Vec<_>>().join(" ")
+}
+
+async fn connect_only(ep: &Endpoint, side: Side) -> anyhow::Result<()> {
+    Session::open(ep).await.map_err(|e| side_error(side, e))?;
+    println!(
+        "Host{} {}:{}: connected ({})",
+        side.n(),
+        ep.host,
+        ep.port,
+        ep.security
+    );
+    Ok(())
+}
+
+/// Resolves `--hostN/--portN/--sslN/--tlsN/--sslargsN` like imapsync: with none of port, ssl
+/// and tls, try 993 with TLS, then 143; on 143, STARTTLS when offered unless `--notlsN`.
+async fn endpoint(o: &RawOptions, side: Side, host: &str) -> anyhow::Result<Endpoint> {
+    let n = side.n();
+    // imapsync removes spaces and slashes from host names.
+    let host: String = host.chars().filter(|c| !c.is_whitespace() && *c != '/').collect();
+    let mut tls = TlsSettings {
+        ca_file: o.path("ca-file"),
+        insecure: o.on("insecure"),
+    };
+    for arg in o.list(&format!("sslargs{n}")) {
+        match arg.split_once('=') {
+            Some(("SSL_ca_file", f)) => tls.ca_file = Some(f.into()),
+            Some(("SSL_verify_mode", "0")) => tls.insecure = true,
+            _ => eprintln!("warning: --sslargs{n} {arg:?} is not supported and was ignored"),
+        }
+    }
+    if tls.insecure {
+        eprintln!("warning: host{n}: TLS certificates are not verified (--insecure)");
+    }
+    let secs: u64 = match o
+        .number(&format!("timeout{n}"))
+        .map_err(|e| usage(e.to_string()))?
+    {
+        Some(s) => s,
+        None => o
+            .number("timeout")
+            .map_err(|e| usage(e.to_string()))?
+            .unwrap_or(120),
+    };
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(secs.clamp(1, 30)),
+        io: Duration::from_secs(secs.max(1)),
+    };
+    let port: Option<u16> = o.number(&format!("port{n}")).map_err(|e| usage(e.to_string()))?;
+    let ssl = o.flag(&format!("ssl{n}"));
+    let starttls = o.flag(&format!("tls{n}"));
+    let make = |port: u16, sec: Security| {
+        Endpoint::new(host.clone(), port, sec, &tls, timeouts).map_err(|e| side_error(side, e))
+    };
+    if ssl == Some(true) {
+        return make(port.unwrap_or(993), Security::Implicit);
+    }
+    if starttls == Some(true) {
+        return make(port.unwrap_or(143), Security::StartTls);
+    }
+    let plain_sec = if starttls == Some(false) {
+        Security::None
+    } else {
+        Security::StartTls
+    };
+    if let Some(p) = port {
+        return make(p, plain_sec);
+    }
+    if ssl.is_none() && starttls.is_none() {
+        let probe = make(993, Security::Implicit)?;
+        if tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect((host.as_str(), 993)),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok())
+        {
+            return Ok(probe);
+        }
+    }
+    make(143, plain_sec)
+}
+
+fn credentials(o: &RawOptions, side: Side, user: &str) -> anyhow::Result<Credentials> {
+    let n = side.n();
+    let secret = if let Some(f) = o.path(&format!("passfile{n}")) {
+        read_secret_file(&f)?
+    } else if let Some(s) = secret_from_env(&format!("IMAPSYNC_PASSWORD{n}")) {
+        s
+    } else if let Some(p) = o.value(&format!("password{n}")) {
+        eprintln!(
+            "warning: --password{n} puts the password on the command line, where other local users can read it \
+             (ps, /proc); put it in a file readable only by you and use --passfile{n} FILE"
+        );
+        SecretString::from(p.to_string())
+    } else {
+        return Err(usage(format!(
+            "no password for user{n}: give --passfile{n} FILE or set IMAPSYNC_PASSWORD{n}"
+        ))
+        .into());
+    };
+    let mechanism = match o
+        .value(&format!("authmech{n}"))
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None => AuthMechanism::Login,
+        Some("LOGIN") => AuthMechanism::Login,
+        Some("PLAIN") => AuthMechanism::Plain,
+        Some(other) => {
+            return Err(usage(format!(
+                "--authmech{n} {other}: only LOGIN and PLAIN are supported"
+            ))
+            .into());
+        }
+    };
+    // --authuserN: log in as userN with the admin's credentials (SASL PLAIN authzid).
+    let (user, authzid, mechanism) = match o.value(&format!("authuser{n}")) {
+        Some(admin) => (admin.to_string(), Some(user.to_string()), AuthMechanism::Plain),
+        None => (user.to_string(), None, mechanism),
+    };
+    Ok(Credentials {
+        user,
+        secret,
+        mechanism,
+        authzid,
+    })
+}
+
+async fn login(ep: &Endpoint, c: &Credentials, side: Side, o: &RawOptions) -> anyhow::Result<Session> {
+    match Session::connect(ep, c).await {
+        Err(ImapError::StartTlsUnavailable { .. })
+            if ep.security == Security::StartTls && o.flag(&format!("tls{}", side.n())).is_none() =>
+        {
+            eprintln!(
+                "warning: host{}: STARTTLS not offered, continuing without TLS",
+                side.n()
+            );
+            let mut plain = ep.clone();
+            plain.security = Security::None;
+            Session::connect(&plain, c).await.map_err(|e| side_error(side, e))
+        }
+        r => r.map_err(|e| side_error(side, e)),
+    }
+}
+
+fn folder_rules(o: &RawOptions) -> anyhow::Result<FolderRules> {
+    let regexes = |name: &str| -> anyhow::Result<Vec<fancy_regex::Regex>> {
+        o.list(name)
+            .iter()
+            .map(|p| compile(p).map_err(|e| usage(format!("--{name}: {e}")).into()))
+            .collect()
+    };
+    // imapsync keeps only -_a-zA-Z0-9./ and space; we keep UTF-8 letters too (`Hélène`).
+    let subfolder = o
+        .value("subfolder2")
+        .map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || "-_./ ".contains(*c))
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty());
+    let mut rules = FolderRules {
+        subfolder,
+        source_subfolder: o
+            .value("subfolder1")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        include: regexes("include")?,
+        folders: o.list("folder").to_vec(),
+        exclude: regexes("exclude")?,
+        sep1: o.separator("sep1").map_err(|e| usage(e.to_string()))?,
+        sep2: o.separator("sep2").map_err(|e| usage(e.to_string()))?,
+        regextrans2: o
+            .list("regextrans2")
+            .iter()
+            .map(|e| Substitution::parse(e).map_err(|err| usage(format!("--regextrans2: {err}"))))
+            .collect::<Result<_, _>>()?,
+        ..Default::default()
+    };
+    if o.value("prefix1").is_some() || o.value("prefix2").is_some() {
+        eprintln!("warning: --prefix1/--prefix2 are not supported yet; prefixes come from NAMESPACE");
+    }
+    rules.skip_foreign_namespaces = false; // imapsync's rules exactly: only what --exclude says.
+    Ok(rules)
+}

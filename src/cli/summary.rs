@@ -1,0 +1,195 @@
+//! Human output of a copy: the folder plan (raw ↔ UTF-8 names, so regexes can be written),
+//! per-folder lines, and the closing statistics block modelled on imapsync's. Also the exit
+//! code of a finished run.
+
+use super::exit::Exit;
+use crate::store::{FailureKind, StoreError, Uid};
+use crate::sync::FolderMapping;
+use crate::sync::report::{FolderReport, Reporter, SyncReport};
+use std::collections::BTreeMap;
+
+/// Prints progress lines to stdout (or nothing, for `--json`).
+#[derive(Debug)]
+pub struct Printer {
+    enabled: bool,
+    dry: bool,
+}
+
+impl Printer {
+    /// A printer; `enabled = false` prints nothing.
+    pub fn new(enabled: bool) -> Self {
+        Printer { enabled, dry: false }
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+impl Reporter for Printer {
+    fn plan(&mut self, mappings: &[FolderMapping]) {
+        if !self.enabled {
+            return;
+        }
+        println!("Folders (host1 raw name = UTF-8 name -> host2 folder):");
+        for m in mappings.iter().filter(|m| m.skipped.is_none()) {
+            println!("  [{}] = [{}] -> [{}]", m.source, m.source_utf8, m.dest_utf8);
+        }
+        let skipped: Vec<_> = mappings.iter().filter(|m| m.skipped.is_some()).collect();
+        if !skipped.is_empty() {
+            println!("Folders left out:");
+            for m in skipped {
+                println!(
+                    "  [{}] = [{}]: {}",
+                    m.source,
+                    m.source_utf8,
+                    m.skipped.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+
+    fn message_failed(&mut self, folder: &str, uid: Uid, e: &StoreError) {
+        eprintln!("error: {folder}, UID {uid}: {e}");
+    }
+
+    fn folder_done(&mut self, r: &FolderReport) {
+        self.dry = self.dry || r.copied > 0 && r.bytes_copied == 0;
+        if !self.enabled {
+            return;
+        }
+        let created = if r.created { " (created)" } else { "" };
+        match &r.error {
+            Some(e) => println!("{} -> {}{created}: FAILED: {e}", r.source, r.dest),
+            None => println!(
+                "{} -> {}{created}: {} found, {} copied ({}), {} already there{}",
+                r.source,
+                r.dest,
+                r.found,
+                r.copied,
+                bytes(r.bytes_copied),
+                r.already,
+                if r.failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} failed", r.failed.len())
+                }
+            ),
+        }
+    }
+}
+
+/// The closing block.
+pub fn print_statistics(r: &SyncReport) {
+    let failures: Vec<_> = r.failures().collect();
+    let folder_errors: Vec<_> = r.folder_errors().collect();
+    let secs = r.duration_secs.max(0.001);
+    let ok_folders = r.folders.len() - folder_errors.len();
+    println!();
+    println!(
+        "++++ Statistics{}",
+        if r.dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        }
+    );
+    println!("Transfer time                  : {:.2} sec", r.duration_secs);
+    println!(
+        "Folders synced                 : {ok_folders}/{} synced",
+        r.folders.len()
+    );
+    println!(
+        "Folders created                : {}",
+        r.folders.iter().filter(|f| f.created).count()
+    );
+    println!(
+        "Messages found in host1        : {} ({})",
+        r.found(),
+        bytes(r.bytes_found())
+    );
+    if r.dry_run {
+        println!(
+            "Messages transferred           : 0 (could be {} without dry mode, {})",
+            r.copied(),
+            bytes(r.bytes_copied())
+        );
+    } else {
+        println!(
+            "Messages transferred           : {} ({})",
+            r.copied(),
+            bytes(r.bytes_copied())
+        );
+    }
+    println!("Messages already on host2      : {}", r.already());
+    println!("Messages failed                : {}", failures.len());
+    if !r.dry_run {
+        println!(
+            "Message rate                   : {:.1} messages/s",
+            r.copied() as f64 / secs
+        );
+        println!(
+            "Average bandwidth rate         : {}/s",
+            bytes((r.bytes_copied() as f64 / secs) as u64)
+        );
+    }
+    let errors = failures.len() + folder_errors.len();
+    println!("Detected {errors} errors");
+    for (i, f) in failures.iter().enumerate() {
+        println!(
+            "Err {}/{errors}: {}, UID {}: {}",
+            i + 1,
+            f.folder,
+            f.uid,
+            f.message
+        );
+    }
+    for (i, f) in folder_errors.iter().enumerate() {
+        println!(
+            "Err {}/{errors}: folder {}: {}",
+            failures.len() + i + 1,
+            f.source,
+            f.error.as_deref().unwrap_or("")
+        );
+    }
+    let exit = exit_for(r);
+    println!("Exiting with return value {} ({exit:?})", exit.code());
+}
+
+/// The exit code of a finished run: 0, or imapsync's code of the most frequent error class.
+pub fn exit_for(r: &SyncReport) -> Exit {
+    let mut counts: BTreeMap<u8, usize> = BTreeMap::new();
+    for f in r.failures() {
+        let e = match f.kind {
+            FailureKind::OverQuota => Exit::OverQuota,
+            FailureKind::Append => Exit::AppendFailed,
+            FailureKind::Fetch => Exit::FetchFailed,
+            FailureKind::Create => Exit::CreateFailed,
+            FailureKind::Select => Exit::SelectFailed,
+            FailureKind::Connection => Exit::WithErrors,
+        };
+        *counts.entry(e.code()).or_default() += 1;
+    }
+    *counts.entry(Exit::WithErrors.code()).or_default() += r.folder_errors().count();
+    counts.retain(|_, n| *n > 0);
+    let Some(max) = counts.values().max().copied() else {
+        return Exit::Ok;
+    };
+    let code = counts
+        .iter()
+        .find(|(_, n)| **n == max)
+        .map(|(c, _)| *c)
+        .unwrap_or(Exit::WithErrors.code());
+    Exit::from_code(code).unwrap_or(Exit::WithErrors)
+}

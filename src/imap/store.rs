@@ -1,0 +1,172 @@
+//! [`Store`] for an IMAP session: the engine's questions in IMAP commands, and IMAP failures
+//! in the engine's terms (scope and kind), decided here once.
+
+use super::error::ImapError;
+use super::session::Session;
+use crate::store::{
+    FailureKind, FailureScope, FolderInfo, FolderStatus, MessageMeta, NamespacePrefixes, NewMessage, Store,
+    StoreError, Uid,
+};
+
+/// Identity headers fetched for every message (imapsync's default `--useheader` set).
+const IDENTITY_QUERY: &str =
+    "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID RECEIVED)])";
+
+fn to_store(e: ImapError, kind: FailureKind) -> StoreError {
+    let scope = match &e {
+        ImapError::Refused { .. } | ImapError::Protocol { .. } => match kind {
+            FailureKind::Append | FailureKind::OverQuota => FailureScope::Message,
+            _ => FailureScope::Folder,
+        },
+        _ => FailureScope::Account,
+    };
+    let text = e.to_string();
+    let upper = text.to_ascii_uppercase();
+    let kind = if kind == FailureKind::Append && (upper.contains("OVERQUOTA") || upper.contains("QUOTA")) {
+        FailureKind::OverQuota
+    } else if scope == FailureScope::Account {
+        FailureKind::Connection
+    } else {
+        kind
+    };
+    StoreError::new(scope, kind, text)
+}
+
+fn format_date(d: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    d.format("%d-%b-%Y %H:%M:%S %z").to_string()
+}
+
+fn flags_of(f: &async_imap::types::Fetch) -> Vec<String> {
+    use async_imap::types::Flag;
+    f.flags()
+        .filter_map(|flag| match flag {
+            Flag::Seen => Some("\\Seen".to_string()),
+            Flag::Answered => Some("\\Answered".to_string()),
+            Flag::Flagged => Some("\\Flagged".to_string()),
+            Flag::Deleted => Some("\\Deleted".to_string()),
+            Flag::Draft => Some("\\Draft".to_string()),
+            Flag::Recent | Flag::MayCreate => None,
+            Flag::Custom(c) => Some(c.to_string()),
+        })
+        .collect()
+}
+
+impl Store for Session {
+    async fn namespaces(&mut self) -> Result<NamespacePrefixes, StoreError> {
+        let ns = self
+            .namespace()
+            .await
+            .map_err(|e| to_store(e, FailureKind::Connection))?;
+        Ok(NamespacePrefixes {
+            personal: ns.personal.first().map(|n| (n.prefix.clone(), n.delimiter)),
+            foreign: ns
+                .other_users
+                .iter()
+                .chain(&ns.shared)
+                .map(|n| n.prefix.clone())
+                .collect(),
+        })
+    }
+
+    async fn list_folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
+        let list = self
+            .list_all()
+            .await
+            .map_err(|e| to_store(e, FailureKind::Connection))?;
+        Ok(list
+            .into_iter()
+            .map(|m| FolderInfo {
+                name: m.name,
+                delimiter: m.delimiter,
+                attributes: m.attributes,
+            })
+            .collect())
+    }
+
+    async fn list_subscribed(&mut self) -> Result<Vec<String>, StoreError> {
+        Session::list_subscribed(self)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Connection))
+    }
+
+    async fn create_folder(&mut self, name: &str) -> Result<(), StoreError> {
+        self.create(name)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Create))
+    }
+
+    async fn subscribe(&mut self, name: &str) -> Result<(), StoreError> {
+        Session::subscribe(self, name)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Create))
+    }
+
+    async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        let (validity, uid_next, exists) = Session::examine(self, name)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Select))?;
+        Ok(FolderStatus {
+            uid_validity: validity.unwrap_or(0),
+            uid_next,
+            exists,
+        })
+    }
+
+    async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError> {
+        let mut out = Vec::new();
+        self.uid_fetch_each("1:*", IDENTITY_QUERY, |f| {
+            if let Some(uid) = f.uid {
+                out.push(MessageMeta {
+                    uid,
+                    flags: flags_of(f),
+                    internal_date: f.internal_date().as_ref().map(format_date),
+                    size: u64::from(f.size.unwrap_or(0)),
+                    identity_headers: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                });
+            }
+        })
+        .await
+        .map_err(|e| to_store(e, FailureKind::Fetch))?;
+        out.sort_by_key(|m| m.uid);
+        Ok(out)
+    }
+
+    async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in uids.chunks(500) {
+            let set = chunk.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            self.uid_fetch_each(&set, "(UID BODY.PEEK[HEADER])", |f| {
+                if let Some(uid) = f.uid {
+                    out.push((uid, f.header().map(<[u8]>::to_vec).unwrap_or_default()));
+                }
+            })
+            .await
+            .map_err(|e| to_store(e, FailureKind::Fetch))?;
+        }
+        Ok(out)
+    }
+
+    async fn fetch_body(&mut self, uid: Uid) -> Result<Vec<u8>, StoreError> {
+        let mut body = None;
+        self.uid_fetch_each(&uid.to_string(), "(UID BODY.PEEK[])", |f| {
+            if f.uid == Some(uid) {
+                body = f.body().map(<[u8]>::to_vec);
+            }
+        })
+        .await
+        .map_err(|e| to_store(e, FailureKind::Fetch))?;
+        body.ok_or_else(|| {
+            StoreError::new(
+                FailureScope::Message,
+                FailureKind::Fetch,
+                format!("UID {uid} vanished from the source"),
+            )
+        })
+    }
+
+    async fn append(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError> {
+        Session::append(self, folder, msg.flags, msg.internal_date, msg.body)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Append))
+    }
+}

@@ -1,0 +1,156 @@
+//! The interface between the copy engine and a mail server (isync's `driver.h`): the shared
+//! words (`Uid`, flags, dates, folder and message metadata) and the one trait listing what the
+//! engine needs. Imports nothing of ours, so the engine never sees a socket.
+
+use std::fmt;
+
+/// A message UID inside one folder incarnation (RFC 3501 §2.3.1.1).
+pub type Uid = u32;
+
+/// A folder as the server lists it, name as on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FolderInfo {
+    /// Wire name (modified UTF-7 for IMAP).
+    pub name: String,
+    /// Hierarchy delimiter.
+    pub delimiter: Option<char>,
+    /// Attributes (`\Noselect`, `\Junk`, `\Trash`, …).
+    pub attributes: Vec<String>,
+}
+
+impl FolderInfo {
+    /// Whether messages can live in it.
+    pub fn selectable(&self) -> bool {
+        !self.has_attribute("\\Noselect") && !self.has_attribute("\\NonExistent")
+    }
+
+    /// Case-insensitive attribute test.
+    pub fn has_attribute(&self, attr: &str) -> bool {
+        self.attributes.iter().any(|a| a.eq_ignore_ascii_case(attr))
+    }
+}
+
+/// The namespace prefixes of an account (RFC 2342), wire form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespacePrefixes {
+    /// Personal prefix and delimiter (`""` and `/` on BlueMind).
+    pub personal: Option<(String, Option<char>)>,
+    /// Prefixes whose folders belong to others (other users, shared): never copied by default.
+    pub foreign: Vec<String>,
+}
+
+/// What EXAMINE tells about a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderStatus {
+    /// UIDVALIDITY: UIDs are only meaningful with it.
+    pub uid_validity: u32,
+    /// UIDNEXT, when the server says.
+    pub uid_next: Option<Uid>,
+    /// Number of messages.
+    pub exists: u32,
+}
+
+/// One message's metadata, without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// UID in its folder.
+    pub uid: Uid,
+    /// Flags and keywords, `\Recent` left out (it cannot be set).
+    pub flags: Vec<String>,
+    /// INTERNALDATE, as the server sent it (`dd-Mon-yyyy hh:mm:ss +zzzz`).
+    pub internal_date: Option<String>,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// The identity header lines (Message-Id, Received), raw; empty when it has none.
+    pub identity_headers: Vec<u8>,
+}
+
+/// A message to append.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    /// Flags and keywords to set.
+    pub flags: &'a [String],
+    /// INTERNALDATE to keep.
+    pub internal_date: Option<&'a str>,
+    /// The exact bytes.
+    pub body: &'a [u8],
+}
+
+/// How far a store failure reaches; the engine acts on this, never on the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureScope {
+    /// This message only (refused APPEND, too big, quota): report and go on.
+    Message,
+    /// This folder (cannot select or create it).
+    Folder,
+    /// The connection or account: stop this side.
+    Account,
+}
+
+/// What kind of failure, for exit codes and advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The destination is over quota.
+    OverQuota,
+    /// An APPEND was refused.
+    Append,
+    /// A FETCH failed.
+    Fetch,
+    /// A CREATE failed.
+    Create,
+    /// A SELECT/EXAMINE failed.
+    Select,
+    /// Connection or protocol failure.
+    Connection,
+}
+
+/// A store operation that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    /// Reach.
+    pub scope: FailureScope,
+    /// Class.
+    pub kind: FailureKind,
+    /// What happened, with the server's words; never a secret.
+    pub message: String,
+}
+
+impl StoreError {
+    /// A new error.
+    pub fn new(scope: FailureScope, kind: FailureKind, message: impl fmt::Display) -> Self {
+        StoreError {
+            scope,
+            kind,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// What the copy engine needs from a server. One implementation per protocol (IMAP today),
+/// plus test doubles; the engine is generic over it.
+#[allow(async_fn_in_trait)]
+pub trait Store {
+    /// Namespace prefixes.
+    async fn namespaces(&mut self) -> Result<NamespacePrefixes, StoreError>;
+    /// Every folder the account can see.
+    async fn list_folders(&mut self) -> Result<Vec<FolderInfo>, StoreError>;
+    /// Subscribed folders (wire names).
+    async fn list_subscribed(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Creates a folder (parents must exist).
+    async fn create_folder(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Subscribes a folder.
+    async fn subscribe(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Opens a folder read-only (EXAMINE): the source is never modified.
+    async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError>;
+    /// Metadata of every message of the examined folder.
+    async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError>;
+    /// The whole header of some messages of the examined folder (identity fallback).
+    async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError>;
+    /// The exact bytes of one message of the examined folder, without marking it read.
+    async fn fetch_body(&mut self, uid: Uid) -> Result<Vec<u8>, StoreError>;
+    /// Appends a message; returns `(UIDVALIDITY, UID)` when the server reports it (UIDPLUS).
+    async fn append(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError>;
+}

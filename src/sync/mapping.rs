@@ -1,0 +1,512 @@
+//! Which source folders are copied, and where each one lands.
+//!
+//! Regexes see the **raw wire names** of the source (modified UTF-7, source separator and
+//! prefix), as imapsync's `--include`/`--exclude` do, so imapsync command lines keep their
+//! meaning; `--regextrans2` sees wire names of the destination. The subfolder is kept in
+//! UTF-8 (imapsync strips `é` from `Hélène`; we do not).
+
+use crate::imap::wire::mutf7;
+use crate::store::{FolderInfo, NamespacePrefixes};
+use fancy_regex::Regex;
+
+/// A `s/…/…/flags` substitution (imapsync `--regextrans2`).
+#[derive(Debug, Clone)]
+pub struct Substitution {
+    regex: Regex,
+    replacement: String,
+    global: bool,
+}
+
+/// A regex or substitution that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// Bad regex.
+    #[error("invalid regex {pattern:?}: {reason}")]
+    Regex {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// Bad substitution syntax.
+    #[error("invalid substitution {0:?}: expected s/REGEX/REPLACEMENT/ (flags g and i allowed)")]
+    Substitution(String),
+}
+
+/// Compiles a regex with Perl-like syntax (lookaround allowed, as in imapsync).
+pub fn compile(pattern: &str) -> Result<Regex, RuleError> {
+    Regex::new(pattern).map_err(|e| RuleError::Regex {
+        pattern: pattern.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl Substitution {
+    /// Parses `s/re/repl/flags` with any delimiter (`s,a,b,` works too). Perl's `$1` becomes
+    /// `${1}` for the regex crate.
+    pub fn parse(expr: &str) -> Result<Self, RuleError> {
+        let bad = || RuleError::Substitution(expr.to_string());
+        let rest = expr.strip_prefix('s').ok_or_else(bad)?;
+        let delim = rest.chars().next().ok_or_else(bad)?;
+        let parts: Vec<&str> = split_unescaped(&rest[delim.len_utf8()..], delim);
+        let [pattern, replacement, flags] = parts.as_slice() else {
+            return Err(bad());
+        };
+        if flags.chars().any(|c| !"gi".contains(c)) {
+            return Err(bad());
+        }
+        let pattern = if flags.contains('i') {
+            format!("(?i){pattern}")
+        } else {
+            pattern.to_string()
+        };
+        let replacement = perl_replacement(replacement);
+        Ok(Substitution {
+            regex: compile(&pattern)?,
+            replacement,
+            global: flags.contains('g'),
+        })
+    }
+
+    fn apply(&self, s: &str) -> String {
+        if self.global {
+            self.regex.replace_all(s, self.replacement.as_str()).into_owned()
+        } else {
+            self.regex.replace(s, self.replacement.as_str()).into_owned()
+        }
+    }
+}
+
+fn split_unescaped(s: &str, delim: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == delim {
+            parts.push(&s[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+fn perl_replacement(r: &str) -> String {
+    let mut out = String::new();
+    let mut chars = r.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' if chars.peek().is_some_and(|d| d.is_ascii_digit()) => {
+                let mut n = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    n.push(*d);
+                    chars.next();
+                }
+                out.push_str(&format!("${{{n}}}"));
+            }
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What to copy and where.
+#[derive(Debug, Clone, Default)]
+pub struct FolderRules {
+    /// Destination folder everything goes under (UTF-8, destination separator inside).
+    pub subfolder: Option<String>,
+    /// Only copy the source subtree under this folder, to the destination root (`--subfolder1`).
+    pub source_subfolder: Option<String>,
+    /// Regexes on raw source names that select folders (`--include`).
+    pub include: Vec<Regex>,
+    /// Exact raw source names that select folders (`--folder`).
+    pub folders: Vec<String>,
+    /// Regexes on raw source names that remove folders (`--exclude`).
+    pub exclude: Vec<Regex>,
+    /// Leave out other users' and shared namespaces (found by NAMESPACE).
+    pub skip_foreign_namespaces: bool,
+    /// Leave out folders with these special-use attributes (`\Junk`, `\Trash`).
+    pub skip_special_use: Vec<String>,
+    /// Leave out these top-level folders by name (UTF-8, e.g. `Outbox`).
+    pub skip_names: Vec<String>,
+    /// Force the source separator (`--sep1`).
+    pub sep1: Option<char>,
+    /// Force the destination separator (`--sep2`).
+    pub sep2: Option<char>,
+    /// Substitutions on destination wire names (`--regextrans2`).
+    pub regextrans2: Vec<Substitution>,
+}
+
+impl FolderRules {
+    /// The offboarding defaults: everything of the leaver's own, under `subfolder`, without
+    /// other people's folders, Junk, Trash and Outbox.
+    pub fn offboarding(subfolder: &str) -> Self {
+        FolderRules {
+            subfolder: Some(subfolder.to_string()),
+            skip_foreign_namespaces: true,
+            skip_special_use: vec!["\\Junk".into(), "\\Trash".into()],
+            skip_names: vec!["Outbox".into(), "Junk".into(), "Trash".into()],
+            ..Default::default()
+        }
+    }
+}
+
+/// One source folder and its fate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FolderMapping {
+    /// Source wire name.
+    pub source: String,
+    /// Source name in UTF-8.
+    pub source_utf8: String,
+    /// Destination wire name (empty when skipped).
+    pub dest: String,
+    /// Destination name in UTF-8.
+    pub dest_utf8: String,
+    /// Why it is not copied, if it is not.
+    pub skipped: Option<String>,
+}
+
+/// A folder name that cannot be mapped.
+#[derive(Debug, thiserror::Error)]
+#[error("folder {name:?}: {reason}")]
+pub struct MappingError {
+    /// The wire name.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Selects and maps the source folders. Every selectable source folder gets an entry, copied
+/// or skipped with its reason, so the plan shows everything.
+pub fn plan_folders(
+    source: &[FolderInfo],
+    ns1: &NamespacePrefixes,
+    ns2: &NamespacePrefixes,
+    rules: &FolderRules,
+) -> Result<Vec<FolderMapping>, MappingError> {
+    let (prefix1, nsep1) = ns1.personal.clone().unwrap_or_default();
+    let (prefix2, nsep2) = ns2.personal.clone().unwrap_or_default();
+    let sep1 = rules
+        .sep1
+        .or(nsep1)
+        .or_else(|| source.iter().find_map(|f| f.delimiter))
+        .unwrap_or('/');
+    let sep2 = rules.sep2.or(nsep2).unwrap_or('/');
+    let selective = !rules.include.is_empty() || !rules.folders.is_empty();
+    let mut out = Vec::new();
+    for f in source.iter().filter(|f| f.selectable()) {
+        let raw = &f.name;
+        let utf8 = mutf7::decode(raw).map_err(|e| MappingError {
+            name: raw.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut skipped = None;
+        if selective
+            && !rules.folders.iter().any(|n| n == raw)
+            && !rules.include.iter().any(|r| r.is_match(raw).unwrap_or(false))
+        {
+            skipped = Some("not selected by --include/--folder".to_string());
+        } else if let Some(r) = rules.exclude.iter().find(|r| r.is_match(raw).unwrap_or(false)) {
+            skipped = Some(format!("excluded by {:?}", r.as_str()));
+        } else if rules.skip_foreign_namespaces
+            && let Some(p) = ns1
+                .foreign
+                .iter()
+                .find(|p| !p.is_empty() && (raw.starts_with(p.as_str()) || raw == p.trim_end_matches(sep1)))
+        {
+            skipped = Some(format!(
+                "in namespace {:?} (someone else's folders)",
+                mutf7::decode(p).unwrap_or_else(|_| p.clone())
+            ));
+        } else if let Some(a) = rules.skip_special_use.iter().find(|a| f.has_attribute(a)) {
+            skipped = Some(format!("special-use {a}"));
+        } else if rules
+            .skip_names
+            .iter()
+            .any(|n| utf8.strip_prefix(&prefix1).unwrap_or(&utf8) == n)
+        {
+            skipped = Some("left out by default".to_string());
+        }
+        // Strip the source prefix (never from INBOX), then the --subfolder1 root.
+        let mut rel = utf8
+            .strip_prefix(&mutf7::decode(&prefix1).unwrap_or_default())
+            .unwrap_or(&utf8)
+            .to_string();
+        if let Some(sub1) = &rules.source_subfolder {
+            match rel.strip_prefix(sub1.as_str()) {
+                Some("") => rel = "INBOX".to_string(),
+                Some(rest) if rest.starts_with(sep1) => rel = rest[sep1.len_utf8()..].to_string(),
+                _ if skipped.is_none() => skipped = Some(format!("outside --subfolder1 {sub1:?}")),
+                _ => {}
+            }
+        }
+        let rel: String = rel.split(sep1).collect::<Vec<_>>().join(&sep2.to_string());
+        let mut dest = match &rules.subfolder {
+            Some(sub) => format!("{sub}{sep2}{rel}"),
+            None => rel,
+        };
+        let prefix2 = mutf7::decode(&prefix2).unwrap_or_default();
+        if !dest.eq_ignore_ascii_case("INBOX") && !dest.starts_with(&prefix2) {
+            dest = format!("{prefix2}{dest}");
+        }
+        let mut wire = mutf7::encode(&dest);
+        for s in &rules.regextrans2 {
+            wire = s.apply(&wire);
+        }
+        let dest_utf8 = mutf7::decode(&wire).map_err(|e| MappingError {
+            name: raw.clone(),
+            reason: format!(
+                "--regextrans2 made an invalid destination name {wire:?} ({e}); write non-ASCII letters in \
+                 modified UTF-7 as imapsync needs (é is &AOk-: `offboard probe` shows the raw names)"
+            ),
+        })?;
+        out.push(FolderMapping {
+            source: raw.clone(),
+            source_utf8: utf8,
+            dest: wire,
+            dest_utf8,
+            skipped,
+        });
+    }
+    out.sort_by(|a, b| a.source.cmp(&b.source));
+    Ok(out)
+}
+
+/// The destination folders to create for `dest`, parents first (wire names).
+pub fn with_parents(dest_utf8: &str, sep: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut path = String::new();
+    for part in dest_utf8.split(sep) {
+        if !path.is_empty() {
+            path.push(sep);
+        }
+        path.push_str(part);
+        out.push(mutf7::encode(&path));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(name: &str, attrs: &[&str]) -> FolderInfo {
+        FolderInfo {
+            name: name.into(),
+            delimiter: Some('/'),
+            attributes: attrs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn bluemind_ns() -> NamespacePrefixes {
+        NamespacePrefixes {
+            personal: Some((String::new(), Some('/'))),
+            foreign: vec!["Autres utilisateurs/".into(), "Dossiers partag&AOk-s/".into()],
+        }
+    }
+
+    fn source() -> Vec<FolderInfo> {
+        vec![
+            folder("INBOX", &[]),
+            folder("Sent", &["\\Sent"]),
+            folder("Junk", &["\\Junk"]),
+            folder("Trash", &["\\Trash"]),
+            folder("Outbox", &[]),
+            folder("Projets/Client &AOk-", &[]),
+            folder("Autres utilisateurs/tom", &[]),
+            folder("Dossiers partag&AOk-s", &["\\Noselect"]),
+            folder("Dossiers partag&AOk-s/compta", &[]),
+        ]
+    }
+
+    fn dest_of(m: &[FolderMapping], src: &str) -> Option<String> {
+        m.iter()
+            .find(|f| f.source == src && f.skipped.is_none())
+            .map(|f| f.dest_utf8.clone())
+    }
+
+    #[test]
+    fn offboarding_defaults_keep_only_the_leavers_own_folders() {
+        let m = plan_folders(
+            &source(),
+            &bluemind_ns(),
+            &bluemind_ns(),
+            &FolderRules::offboarding("Bertrand Dupré"),
+        )
+        .unwrap();
+        let copied: Vec<_> = m
+            .iter()
+            .filter(|f| f.skipped.is_none())
+            .map(|f| f.dest_utf8.as_str())
+            .collect();
+        assert_eq!(
+            copied,
+            [
+                "Bertrand Dupré/INBOX",
+                "Bertrand Dupré/Projets/Client é",
+                "Bertrand Dupré/Sent"
+            ]
+        );
+        assert_eq!(m.iter().find(|f| f.source == "Bertrand Dupré").map(|_| ()), None);
+        assert!(
+            m.iter()
+                .find(|f| f.source == "Dossiers partag&AOk-s/compta")
+                .unwrap()
+                .skipped
+                .as_ref()
+                .unwrap()
+                .contains("Dossiers partagés")
+        );
+        // The UTF-8 subfolder is encoded on the wire, not stripped.
+        assert_eq!(
+            m.iter().find(|f| f.source == "INBOX").unwrap().dest,
+            "Bertrand Dupr&AOk-/INBOX"
+        );
+    }
+
+    #[test]
+    fn imapsync_excludes_match_raw_names_unanchored_and_ored() {
+        let rules = FolderRules {
+            subfolder: Some("Nathalie".into()),
+            exclude: [
+                "^Dossiers partag",
+                "^Outbox",
+                "^Junk",
+                "^Trash",
+                "^Autres utilisateurs",
+            ]
+            .iter()
+            .map(|p| compile(p).unwrap())
+            .collect(),
+            ..Default::default()
+        };
+        let m = plan_folders(&source(), &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        let copied: Vec<_> = m
+            .iter()
+            .filter(|f| f.skipped.is_none())
+            .map(|f| f.dest_utf8.as_str())
+            .collect();
+        assert_eq!(
+            copied,
+            ["Nathalie/INBOX", "Nathalie/Projets/Client é", "Nathalie/Sent"]
+        );
+        // A UTF-8 pattern does not match the wire name (imapsync's behaviour, documented).
+        let rules = FolderRules {
+            exclude: vec![compile("^Projets/Client é").unwrap()],
+            ..Default::default()
+        };
+        let m = plan_folders(&source(), &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        assert!(
+            m.iter()
+                .find(|f| f.source == "Projets/Client &AOk-")
+                .unwrap()
+                .skipped
+                .is_none()
+        );
+        // Unanchored.
+        let rules = FolderRules {
+            exclude: vec![compile("ent").unwrap()],
+            ..Default::default()
+        };
+        let m = plan_folders(&source(), &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        assert!(m.iter().find(|f| f.source == "Sent").unwrap().skipped.is_some());
+        assert!(
+            m.iter()
+                .find(|f| f.source == "Projets/Client &AOk-")
+                .unwrap()
+                .skipped
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn includes_select_first_then_excludes_remove() {
+        let rules = FolderRules {
+            include: vec![compile("^Projets").unwrap(), compile("^INBOX$").unwrap()],
+            exclude: vec![compile("INBOX").unwrap()],
+            ..Default::default()
+        };
+        let m = plan_folders(&source(), &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        let copied: Vec<_> = m
+            .iter()
+            .filter(|f| f.skipped.is_none())
+            .map(|f| f.source.as_str())
+            .collect();
+        assert_eq!(copied, ["Projets/Client &AOk-"]);
+    }
+
+    #[test]
+    fn separators_prefixes_and_regextrans2() {
+        let ns1 = NamespacePrefixes {
+            personal: Some(("INBOX.".into(), Some('.'))),
+            foreign: vec![],
+        };
+        let ns2 = bluemind_ns();
+        let src = vec![folder("INBOX", &[]), folder("INBOX.Projets.2024", &[])];
+        let rules = FolderRules {
+            subfolder: Some("Archives/Bob".into()),
+            ..Default::default()
+        };
+        let m = plan_folders(&src, &ns1, &ns2, &rules).unwrap();
+        assert_eq!(dest_of(&m, "INBOX").unwrap(), "Archives/Bob/INBOX");
+        assert_eq!(
+            dest_of(&m, "INBOX.Projets.2024").unwrap(),
+            "Archives/Bob/Projets/2024"
+        );
+        // --regextrans2 works on wire names, as in imapsync: é is written &AOk-.
+        let rules = FolderRules {
+            regextrans2: vec![Substitution::parse("s,^(.*)2024$,${1}Ann&AOk-e 2024,").unwrap()],
+            ..Default::default()
+        };
+        let m = plan_folders(&src, &ns1, &ns2, &rules).unwrap();
+        assert_eq!(dest_of(&m, "INBOX.Projets.2024").unwrap(), "Projets/Année 2024");
+        let rules = FolderRules {
+            regextrans2: vec![Substitution::parse("s,2024,Année,").unwrap()],
+            ..Default::default()
+        };
+        let err = plan_folders(&src, &ns1, &ns2, &rules).unwrap_err();
+        assert!(err.to_string().contains("modified UTF-7"), "{err}");
+        let s = Substitution::parse("s/Sent/Envoy&AOk-s/g").unwrap();
+        assert_eq!(s.apply("Sent/Sent"), "Envoy&AOk-s/Envoy&AOk-s");
+        let s = Substitution::parse("s/^(Old)(.*)$/$2 $1/").unwrap();
+        assert_eq!(s.apply("OldStuff"), "Stuff Old");
+        assert!(Substitution::parse("s/a/b/x").is_err());
+        assert!(Substitution::parse("tr/a/b/").is_err());
+    }
+
+    #[test]
+    fn subfolder1_takes_a_subtree_to_the_root() {
+        let src = vec![folder("INBOX", &[]), folder("Old", &[]), folder("Old/2020", &[])];
+        let rules = FolderRules {
+            source_subfolder: Some("Old".into()),
+            ..Default::default()
+        };
+        let m = plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        assert_eq!(dest_of(&m, "Old").unwrap(), "INBOX");
+        assert_eq!(dest_of(&m, "Old/2020").unwrap(), "2020");
+        assert!(dest_of(&m, "INBOX").is_none());
+    }
+
+    #[test]
+    fn malformed_source_name_is_an_error_not_a_panic() {
+        let src = vec![folder("Bad &A!!-", &[])];
+        assert!(plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &FolderRules::default()).is_err());
+    }
+
+    #[test]
+    fn parents_come_first() {
+        assert_eq!(
+            with_parents("Nathalie/Projets/Client é", '/'),
+            ["Nathalie", "Nathalie/Projets", "Nathalie/Projets/Client &AOk-"]
+        );
+    }
+}

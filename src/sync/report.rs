@@ -1,0 +1,126 @@
+//! What a run did, for people (the closing summary) and programs (JSON), and the reporter
+//! trait through which progress leaves the engine.
+
+use super::mapping::FolderMapping;
+use crate::store::{FailureKind, StoreError, Uid};
+
+/// One message that could not be copied.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageFailure {
+    /// Source folder (UTF-8).
+    pub folder: String,
+    /// Source UID.
+    pub uid: Uid,
+    /// Class.
+    pub kind: FailureKind,
+    /// The server's words.
+    pub message: String,
+}
+
+/// One folder's outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FolderReport {
+    /// Source (UTF-8).
+    pub source: String,
+    /// Source (wire).
+    pub source_wire: String,
+    /// Destination (UTF-8).
+    pub dest: String,
+    /// Whether the destination folder was (or, dry, would be) created.
+    pub created: bool,
+    /// Messages in scope at the source.
+    pub found: u64,
+    /// Bytes in scope at the source.
+    pub bytes_found: u64,
+    /// Messages copied (dry run: that would be copied).
+    pub copied: u64,
+    /// Bytes copied.
+    pub bytes_copied: u64,
+    /// Messages already at the destination.
+    pub already: u64,
+    /// Messages that failed.
+    pub failed: Vec<MessageFailure>,
+    /// Why the folder as a whole failed, if it did.
+    pub error: Option<String>,
+}
+
+impl FolderReport {
+    /// An empty report for a mapping.
+    pub fn new(m: &FolderMapping) -> Self {
+        FolderReport {
+            source: m.source_utf8.clone(),
+            source_wire: m.source.clone(),
+            dest: m.dest_utf8.clone(),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn fail(&mut self, f: MessageFailure) {
+        self.failed.push(f);
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// Folders copied (or planned).
+    pub folders: Vec<FolderReport>,
+    /// Folders left out, with the reason.
+    pub skipped_folders: Vec<FolderMapping>,
+    /// Wall time.
+    pub duration_secs: f64,
+    /// Why the run stopped early, if it did.
+    pub aborted: Option<String>,
+}
+
+impl SyncReport {
+    /// Messages found, over all folders.
+    pub fn found(&self) -> u64 {
+        self.folders.iter().map(|f| f.found).sum()
+    }
+    /// Messages copied.
+    pub fn copied(&self) -> u64 {
+        self.folders.iter().map(|f| f.copied).sum()
+    }
+    /// Messages already there.
+    pub fn already(&self) -> u64 {
+        self.folders.iter().map(|f| f.already).sum()
+    }
+    /// Bytes copied.
+    pub fn bytes_copied(&self) -> u64 {
+        self.folders.iter().map(|f| f.bytes_copied).sum()
+    }
+    /// Bytes found.
+    pub fn bytes_found(&self) -> u64 {
+        self.folders.iter().map(|f| f.bytes_found).sum()
+    }
+    /// Every failed message.
+    pub fn failures(&self) -> impl Iterator<Item = &MessageFailure> {
+        self.folders.iter().flat_map(|f| f.failed.iter())
+    }
+    /// Folders that failed as a whole.
+    pub fn folder_errors(&self) -> impl Iterator<Item = &FolderReport> {
+        self.folders.iter().filter(|f| f.error.is_some())
+    }
+}
+
+/// Progress out of the engine. Default methods do nothing.
+pub trait Reporter {
+    /// The folder plan, before any change.
+    fn plan(&mut self, _mappings: &[FolderMapping]) {}
+    /// A folder starts.
+    fn folder_started(&mut self, _m: &FolderMapping) {}
+    /// One message was copied.
+    fn message_copied(&mut self, _bytes: u64) {}
+    /// One message failed (the run goes on).
+    fn message_failed(&mut self, _folder: &str, _uid: Uid, _e: &StoreError) {}
+    /// A folder is done.
+    fn folder_done(&mut self, _r: &FolderReport) {}
+}
+
+/// A reporter that says nothing.
+#[derive(Debug, Default)]
+pub struct Silent;
+impl Reporter for Silent {}

@@ -1,0 +1,389 @@
+//! `offboard imapsync` with imapsync command lines, against the real Dovecot: the BlueMind
+//! admin guide's seed lines, re-runs, resume, and the cases where imapsync loses mail.
+
+use assert_cmd::Command;
+use std::collections::BTreeSet;
+use testkit::{BERTRAND, Dovecot, MailboxSpec, NATHALIE, fill, readback};
+
+/// The seed line of the BlueMind admin guide, host and ports pointed at the harness.
+fn seed_line(d: &Dovecot, dry: bool, just_folders: bool) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "imapsync",
+        "--host1",
+        "localhost",
+        "--port1",
+        &d.imap_port.to_string(),
+        "--user1",
+        BERTRAND.0,
+        "--password1",
+        BERTRAND.1,
+        "--host2",
+        "localhost",
+        "--user2",
+        NATHALIE.0,
+        "--password2",
+        NATHALIE.1,
+        "--authmech2",
+        "PLAIN",
+        "--port2",
+        &d.imap_port.to_string(),
+        "--sep1",
+        "/",
+        "--exclude",
+        "^Dossiers partag",
+        "--exclude",
+        "^Outbox",
+        "--exclude",
+        "^Junk",
+        "--exclude",
+        "^Trash",
+        "--exclude",
+        "^Autres utilisateurs",
+        "--nofoldersizes",
+        "--buffersize",
+        "8192000",
+        "--sep2",
+        "/",
+        "--subfolder2",
+        "Nathalie",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if just_folders {
+        v.push("--justfolders".into());
+    }
+    if dry {
+        v.push("--dry".into());
+    }
+    v
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn offboard(d: &Dovecot, state: &std::path::Path, args: &[String]) -> Run {
+    let out = Command::cargo_bin("offboard")
+        .unwrap()
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        // The harness's STARTTLS certificate is signed by its test CA: trust it the standard way.
+        .env("SSL_CERT_FILE", &d.pki.ca_cert)
+        .env_remove("IMAPSYNC_PASSWORD1")
+        .env_remove("IMAPSYNC_PASSWORD2")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Bertrand's mailbox, a shared folder of Nathalie's he can read, and a public folder.
+fn scenario(d: &Dovecot, messages: usize) -> Vec<testkit::SeedMessage> {
+    let msgs = fill::fill(d.imap_port, BERTRAND.0, &MailboxSpec::leaver(11, messages)).unwrap();
+    fill::fill(
+        d.imap_port,
+        NATHALIE.0,
+        &MailboxSpec {
+            folders: vec!["INBOX".into(), "Equipe".into()],
+            ..MailboxSpec::leaver(12, 6)
+        },
+    )
+    .unwrap();
+    let mut n = testkit::wire::Conn::login(d.imap_port, NATHALIE.0, NATHALIE.1).unwrap();
+    n.command(&format!("SETACL \"Equipe\" {} lr", BERTRAND.0))
+        .unwrap();
+    n.logout();
+    d.create_public_folder("compta", &[(&format!("user={}", BERTRAND.0), "lrs")])
+        .unwrap();
+    msgs
+}
+
+const EXCLUDED: [&str; 4] = ["Junk", "Trash", "Outbox", "Dossiers partagés"];
+
+fn expected_folders(msgs: &[testkit::SeedMessage]) -> BTreeSet<String> {
+    msgs.iter()
+        .map(|m| m.folder.clone())
+        .filter(|f| !EXCLUDED.iter().any(|e| f.starts_with(e)))
+        .collect()
+}
+
+/// The destination subtree equals the source folders, message for message.
+fn assert_copied(d: &Dovecot, msgs: &[testkit::SeedMessage]) {
+    let src = readback::snapshot(d.imap_port, BERTRAND.0).unwrap();
+    let dst = readback::snapshot(d.imap_port, NATHALIE.0).unwrap();
+    for folder in expected_folders(msgs) {
+        let s = src.folder(&folder).unwrap();
+        let target = format!("Nathalie/{folder}");
+        let t = dst.folder(&target).unwrap_or_else(|| panic!("{target} missing"));
+        assert_eq!(t.content(), s.content(), "content of {target}");
+        assert!(t.subscribed, "{target} not subscribed");
+    }
+    let under: Vec<_> = dst
+        .folders
+        .keys()
+        .filter(|k| k.starts_with("Nathalie/"))
+        .cloned()
+        .collect();
+    for f in &under {
+        assert!(
+            !EXCLUDED.iter().any(|e| f.starts_with(&format!("Nathalie/{e}"))),
+            "excluded folder copied: {f}"
+        );
+        assert!(
+            !f.contains("Autres utilisateurs") && !f.contains("Equipe"),
+            "someone else's folder copied: {f}"
+        );
+    }
+}
+
+#[test]
+fn seed_line_copies_exactly_the_expected_tree_and_a_rerun_copies_nothing() {
+    let d = Dovecot::start().unwrap();
+    let msgs = scenario(&d, 150);
+    let state = tempfile::tempdir().unwrap();
+    let r = offboard(&d, state.path(), &seed_line(&d, false, false));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("--password1 puts the password on the command line"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !format!("{}{}", r.stdout, r.stderr).contains(BERTRAND.1),
+        "password shown"
+    );
+    assert!(
+        r.stdout
+            .contains("[Projets/Client &AOk-] = [Projets/Client é] -> [Nathalie/Projets/Client é]"),
+        "{}",
+        r.stdout
+    );
+    assert_copied(&d, &msgs);
+    let copied = expected_folders(&msgs)
+        .iter()
+        .map(|f| msgs.iter().filter(|m| &m.folder == f).count())
+        .sum::<usize>();
+    assert!(
+        r.stdout
+            .contains(&format!("Messages transferred           : {copied} ")),
+        "{}",
+        r.stdout
+    );
+
+    let again = offboard(&d, state.path(), &seed_line(&d, false, false));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("Messages transferred           : 0 "),
+        "{}",
+        again.stdout
+    );
+    assert_copied(&d, &msgs);
+}
+
+#[test]
+fn seed_line_dry_run_changes_nothing_and_says_what_it_would_do() {
+    let d = Dovecot::start().unwrap();
+    let msgs = scenario(&d, 40);
+    let before = readback::snapshot(d.imap_port, NATHALIE.0).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    for just_folders in [true, false] {
+        let r = offboard(&d, state.path(), &seed_line(&d, true, just_folders));
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("dry run: nothing was changed"), "{}", r.stdout);
+        assert!(
+            r.stdout.contains("Nathalie/Projets/Client é (created)"),
+            "{}",
+            r.stdout
+        );
+        if !just_folders {
+            let n = expected_folders(&msgs)
+                .iter()
+                .map(|f| msgs.iter().filter(|m| &m.folder == f).count())
+                .sum::<usize>();
+            assert!(
+                r.stdout.contains(&format!("could be {n} without dry mode")),
+                "{}",
+                r.stdout
+            );
+        }
+    }
+    let after = readback::snapshot(d.imap_port, NATHALIE.0).unwrap();
+    assert_eq!(
+        before.folders.keys().collect::<Vec<_>>(),
+        after.folders.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(before.total(), after.total());
+    assert_eq!(
+        std::fs::read_dir(state.path()).unwrap().count(),
+        0,
+        "dry run wrote state"
+    );
+}
+
+#[test]
+fn seed_line_just_folders_creates_the_tree_without_messages() {
+    let d = Dovecot::start().unwrap();
+    let msgs = scenario(&d, 30);
+    let state = tempfile::tempdir().unwrap();
+    let r = offboard(&d, state.path(), &seed_line(&d, false, true));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let dst = readback::snapshot(d.imap_port, NATHALIE.0).unwrap();
+    for f in expected_folders(&msgs) {
+        let t = dst
+            .folder(&format!("Nathalie/{f}"))
+            .unwrap_or_else(|| panic!("Nathalie/{f} missing"));
+        assert!(t.messages.is_empty() && t.subscribed);
+    }
+    assert!(dst.folder("Nathalie").unwrap().subscribed);
+}
+
+#[test]
+fn messages_without_message_id_duplicates_flags_dates_and_a_20_mb_message_arrive_exactly() {
+    let d = Dovecot::start().unwrap();
+    let mut spec = MailboxSpec::leaver(21, 60);
+    spec.folders = vec!["INBOX".into(), "Archives/2023/Été".into()];
+    spec.large = 1;
+    spec.large_size = 20 << 20;
+    spec.duplicates = 3;
+    let mut msgs = fill::generate(&spec);
+    // Messages with no Message-ID and no Received: imapsync skips them without --addheader.
+    for (i, m) in msgs.iter_mut().take(4).enumerate() {
+        let text = String::from_utf8(m.bytes.clone()).unwrap();
+        let kept: Vec<&str> = text
+            .split("\r\n")
+            .filter(|l| !l.starts_with("Message-ID:") && !l.starts_with("Received:") && !l.starts_with('\t'))
+            .collect();
+        m.bytes = kept
+            .join("\r\n")
+            .replace("Subject: ", &format!("Subject: [no id {i}] "))
+            .into_bytes();
+    }
+    fill::append_all(d.imap_port, BERTRAND.0, &spec.folders, &msgs).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut line = seed_line(&d, false, false);
+    line.retain(|a| a != "--password1" && a != BERTRAND.1);
+    let pass = state.path().join("pass1");
+    std::fs::write(&pass, format!("{}\n", BERTRAND.1)).unwrap();
+    line.extend(["--passfile1".to_string(), pass.display().to_string()]);
+    let r = offboard(&d, state.path(), &line);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        !r.stderr.contains("--password1 puts"),
+        "warned without --password1"
+    );
+    let src = readback::snapshot(d.imap_port, BERTRAND.0).unwrap();
+    let dst = readback::snapshot(d.imap_port, NATHALIE.0).unwrap();
+    for f in &spec.folders {
+        assert_eq!(
+            dst.folder(&format!("Nathalie/{f}")).unwrap().content(),
+            src.folder(f).unwrap().content(),
+            "{f}"
+        );
+    }
+    assert!(
+        dst.folder("Nathalie/INBOX")
+            .unwrap()
+            .messages
+            .iter()
+            .chain(&dst.folder("Nathalie/Archives/2023/Été").unwrap().messages)
+            .any(|m| m.size > 20 << 20)
+    );
+    let again = offboard(&d, state.path(), &line);
+    assert!(
+        again.stdout.contains("Messages transferred           : 0 "),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        readback::snapshot(d.imap_port, NATHALIE.0).unwrap().total(),
+        dst.total()
+    );
+}
+
+#[test]
+fn a_destination_filled_earlier_without_journal_is_not_filled_twice() {
+    let d = Dovecot::start().unwrap();
+    let msgs = scenario(&d, 50);
+    let first = tempfile::tempdir().unwrap();
+    assert_eq!(offboard(&d, first.path(), &seed_line(&d, false, false)).code, 0);
+    // Another machine, no journal (as after imapsync or a lost state directory).
+    let second = tempfile::tempdir().unwrap();
+    let r = offboard(&d, second.path(), &seed_line(&d, false, false));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("Messages transferred           : 0 "),
+        "{}",
+        r.stdout
+    );
+    assert_copied(&d, &msgs);
+}
+
+#[test]
+fn killed_mid_copy_then_rerun_ends_with_exactly_the_source_set() {
+    let d = Dovecot::start().unwrap();
+    let mut spec = MailboxSpec::leaver(31, 300);
+    spec.duplicates = 4;
+    let msgs = fill::fill(d.imap_port, BERTRAND.0, &spec).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    for delay_ms in [150u64, 400, 900] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"))
+            .args(seed_line(&d, false, false))
+            .arg("--state-dir")
+            .arg(state.path())
+            .env("SSL_CERT_FILE", &d.pki.ca_cert)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL: no cleanup runs.
+        let _ = child.wait();
+    }
+    let r = offboard(&d, state.path(), &seed_line(&d, false, false));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_copied(&d, &msgs);
+    let again = offboard(&d, state.path(), &seed_line(&d, false, false));
+    assert!(
+        again.stdout.contains("Messages transferred           : 0 "),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn usage_and_connection_errors_use_imapsync_exit_codes() {
+    let d = Dovecot::start().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut bad = seed_line(&d, true, false);
+    bad.push("--frobnicate".into());
+    let r = offboard(&d, state.path(), &bad);
+    assert_eq!(r.code, 64);
+    assert!(r.stderr.contains("unknown option: --frobnicate"), "{}", r.stderr);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut line = seed_line(&d, true, false);
+    let at = line.iter().position(|a| a == "--port2").unwrap();
+    line[at + 1] = closed;
+    assert_eq!(offboard(&d, state.path(), &line).code, 102);
+    let mut line = seed_line(&d, true, false);
+    let at = line.iter().position(|a| a == "--password2").unwrap();
+    line[at + 1] = "wrong-password".into();
+    let r = offboard(&d, state.path(), &line);
+    assert_eq!(r.code, 162, "{}", r.stderr);
+    assert!(!r.stderr.contains("wrong-password"));
+    let mut line = seed_line(&d, true, false);
+    line.extend(["--passfile1".into(), "/nonexistent/pass".into()]);
+    assert_eq!(offboard(&d, state.path(), &line).code, 66);
+}
