@@ -387,3 +387,244 @@ fn usage_and_connection_errors_use_imapsync_exit_codes() {
     line.extend(["--passfile1".into(), "/nonexistent/pass".into()]);
     assert_eq!(offboard(&d, state.path(), &line).code, 66);
 }
+
+/// Two servers: the source as usual, the destination refusing big messages or full.
+fn two_servers(dest: testkit::DovecotOptions) -> (Dovecot, Dovecot, tempfile::TempDir) {
+    let a = Dovecot::start().unwrap();
+    let b = Dovecot::start_with(dest).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cas = format!(
+        "{}{}",
+        std::fs::read_to_string(&a.pki.ca_cert).unwrap(),
+        std::fs::read_to_string(&b.pki.ca_cert).unwrap()
+    );
+    std::fs::write(dir.path().join("cas.pem"), cas).unwrap();
+    (a, b, dir)
+}
+
+fn cross_line(a: &Dovecot, b: &Dovecot, dir: &tempfile::TempDir) -> Vec<String> {
+    for (name, pw) in [("p1", BERTRAND.1), ("p2", NATHALIE.1)] {
+        std::fs::write(dir.path().join(name), pw).unwrap();
+    }
+    [
+        "imapsync",
+        "--host1",
+        "localhost",
+        "--ssl1",
+        "--port1",
+        &a.imaps_port.to_string(),
+        "--user1",
+        BERTRAND.0,
+        "--passfile1",
+        &dir.path().join("p1").display().to_string(),
+        "--host2",
+        "localhost",
+        "--port2",
+        &b.imap_port.to_string(),
+        "--tls2",
+        "--user2",
+        NATHALIE.0,
+        "--passfile2",
+        &dir.path().join("p2").display().to_string(),
+        "--ca-file",
+        &dir.path().join("cas.pem").display().to_string(),
+        "--subfolder2",
+        "Bertrand",
+        "--exclude",
+        "^(Junk|Trash|Outbox)$",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn messages_the_destination_refuses_are_reported_and_the_run_goes_on() {
+    let (a, b, dir) = two_servers(testkit::DovecotOptions {
+        max_mail_size: Some(1 << 20),
+        ..Default::default()
+    });
+    let mut spec = MailboxSpec::leaver(41, 30);
+    spec.folders = vec!["INBOX".into(), "Projets".into()];
+    spec.large = 2;
+    spec.large_size = 2 << 20;
+    let msgs = fill::fill(a.imap_port, BERTRAND.0, &spec).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let r = offboard(&a, state.path(), &cross_line(&a, &b, &dir));
+    assert_eq!(r.code, 114, "{}\n{}", r.stdout, r.stderr);
+    let big: Vec<_> = readback::snapshot(a.imap_port, BERTRAND.0)
+        .unwrap()
+        .folders
+        .into_iter()
+        .flat_map(|(f, s)| {
+            s.messages
+                .into_iter()
+                .filter(|m| m.size > 1 << 20)
+                .map(move |m| (f.clone(), m.uid))
+        })
+        .collect();
+    assert_eq!(big.len(), 2);
+    for (folder, uid) in &big {
+        assert!(
+            r.stdout.contains(&format!("{folder}, UID {uid}: ")),
+            "refusal of {folder} UID {uid} not reported:\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stdout.contains("Messages failed                : 2"),
+        "{}",
+        r.stdout
+    );
+    let dst = readback::snapshot(b.imap_port, NATHALIE.0).unwrap();
+    let small = msgs.iter().filter(|m| m.bytes.len() <= 1 << 20).count();
+    assert_eq!(dst.total(), small, "every other message arrives");
+}
+
+#[test]
+fn a_full_destination_exits_with_the_quota_code() {
+    let (a, b, dir) = two_servers(testkit::DovecotOptions {
+        quota_kib: Some(100),
+        ..Default::default()
+    });
+    let mut spec = MailboxSpec::leaver(42, 60);
+    spec.folders = vec!["INBOX".into()];
+    fill::fill(a.imap_port, BERTRAND.0, &spec).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let r = offboard(&a, state.path(), &cross_line(&a, &b, &dir));
+    assert_eq!(r.code, 113, "{}\n{}", r.stdout, r.stderr);
+    let copied = readback::snapshot(b.imap_port, NATHALIE.0).unwrap().total();
+    assert!(copied > 0 && copied < 60, "{copied}");
+}
+
+#[test]
+fn flags_of_copied_messages_are_left_alone_unless_resyncflags() {
+    let d = Dovecot::start().unwrap();
+    let mut spec = MailboxSpec::leaver(51, 20);
+    spec.folders = vec!["INBOX".into()];
+    spec.duplicates = 0;
+    fill::fill(d.imap_port, BERTRAND.0, &spec).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    assert_eq!(offboard(&d, state.path(), &seed_line(&d, false, false)).code, 0);
+    // The leaver's side changes after the copy; so does the successor's.
+    let mut b = d.connect_as(BERTRAND.0).unwrap();
+    b.command("SELECT INBOX").unwrap();
+    b.command("UID STORE 1:* +FLAGS.SILENT (\\Flagged $Important)")
+        .unwrap();
+    b.logout();
+    let mut n = d.connect_as(NATHALIE.0).unwrap();
+    n.command("SELECT Nathalie/INBOX").unwrap();
+    n.command("UID STORE 1 -FLAGS.SILENT (\\Seen)").unwrap();
+    n.command("UID STORE 1 +FLAGS.SILENT ($Successor)").unwrap();
+    n.logout();
+    let before = readback::folder(d.imap_port, NATHALIE.0, "Nathalie/INBOX").unwrap();
+    assert_eq!(offboard(&d, state.path(), &seed_line(&d, false, false)).code, 0);
+    assert_eq!(
+        readback::folder(d.imap_port, NATHALIE.0, "Nathalie/INBOX").unwrap(),
+        before,
+        "flags changed without --resyncflags"
+    );
+
+    let mut line = seed_line(&d, false, false);
+    line.push("--resyncflags".into());
+    let r = offboard(&d, state.path(), &line);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let src = readback::folder(d.imap_port, BERTRAND.0, "INBOX").unwrap();
+    let dst = readback::folder(d.imap_port, NATHALIE.0, "Nathalie/INBOX").unwrap();
+    let strip = |v: &[testkit::MessageSnapshot]| {
+        let mut c: Vec<_> = v.iter().map(|m| (m.sha256.clone(), m.flags.clone())).collect();
+        c.sort();
+        c
+    };
+    assert_eq!(strip(&dst), strip(&src), "{}", r.stdout);
+    assert!(
+        dst.iter()
+            .all(|m| m.flags.contains("\\Flagged") && !m.flags.contains("$Successor"))
+    );
+}
+
+#[test]
+fn justlogin_justconnect_and_missing_subfolder1() {
+    let d = Dovecot::start().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut line = seed_line(&d, false, false);
+    line.push("--justlogin".into());
+    let r = offboard(&d, state.path(), &line);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("Exiting because of --justlogin") && r.stdout.contains("IMAP4REV1"),
+        "{}",
+        r.stdout
+    );
+    let mut line = seed_line(&d, false, false);
+    line.push("--justconnect".into());
+    let r = offboard(&d, state.path(), &line);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Host2 localhost:"), "{}", r.stdout);
+    let mut line = seed_line(&d, false, false);
+    line.extend(["--subfolder1".into(), "Nope".into()]);
+    assert_eq!(offboard(&d, state.path(), &line).code, 21);
+    assert!(
+        readback::snapshot(d.imap_port, NATHALIE.0)
+            .unwrap()
+            .folder("Nathalie")
+            .is_none(),
+        "changed something"
+    );
+}
+
+#[test]
+fn include_folder_maxage_and_json_report() {
+    let d = Dovecot::start().unwrap();
+    let msgs = fill::fill(d.imap_port, BERTRAND.0, &MailboxSpec::leaver(61, 80)).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut line = seed_line(&d, false, false);
+    line.extend(
+        ["--include", "^Projets", "--folder", "Sent", "--json"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let r = offboard(&d, state.path(), &line);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let dests: BTreeSet<String> = doc["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["dest"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        "Nathalie/Projets",
+        "Nathalie/Projets/Client é",
+        "Nathalie/Projets/Client é/2024",
+        "Nathalie/Sent",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(dests, want);
+    let copied: u64 = doc["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["copied"].as_u64().unwrap())
+        .sum();
+    let expected = msgs
+        .iter()
+        .filter(|m| m.folder.starts_with("Projets") || m.folder == "Sent")
+        .count() as u64;
+    assert_eq!(copied, expected);
+    // --maxage 1: every seeded message is years old, so nothing is in scope.
+    let mut line = seed_line(&d, false, false);
+    line.extend(
+        ["--maxage", "1", "--subfolder2", "Recent"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let r = offboard(&d, state.path(), &line);
+    assert!(
+        r.stdout.contains("Messages found in host1        : 0 "),
+        "{}",
+        r.stdout
+    );
+}

@@ -79,6 +79,8 @@ Folders:
   --sep1 C --sep2 C --prefix1 P --prefix2 P --regextrans2 's/A/B/'
 Run:
   --dry  --justfolders  --justlogin  --justconnect  --maxage D  --minage D
+  --resyncflags                   make flags of messages already copied equal to host1's
+                                  (off by default: the successor's read state is kept)
   --json                          one JSON report on stdout (offboard's own)
   --state-dir DIR                 where the resume journal lives
 Accepted and not needed: --usecache (resume is always on), --addheader (messages without
@@ -98,7 +100,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Ok);
     }
-    for ignored in ["automap", "usecache", "addheader", "resyncflags", "subscribeall"] {
+    for ignored in ["automap", "usecache", "addheader", "subscribeall"] {
         if o.on(ignored) {
             tracing::info!("--{ignored} accepted; offboard does this its own way (see --help)");
         }
@@ -167,6 +169,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         rules,
         dry_run: o.on("dry"),
         just_folders: o.on("justfolders"),
+        resync_flags: o.on("resyncflags"),
         max_age_days: o.number("maxage").map_err(|e| usage(e.to_string()))?,
         min_age_days: o.number("minage").map_err(|e| usage(e.to_string()))?,
         now: chrono::Utc::now().timestamp(),

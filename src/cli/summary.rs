@@ -133,6 +133,10 @@ pub fn print_statistics(r: &SyncReport) {
         );
     }
     println!("Messages already on host2      : {}", r.already());
+    let resynced: u64 = r.folders.iter().map(|f| f.flags_updated).sum();
+    if resynced > 0 {
+        println!("Flags re-synced                : {resynced}");
+    }
     println!("Messages failed                : {}", failures.len());
     if !r.dry_run {
         println!(

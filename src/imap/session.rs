@@ -412,6 +412,25 @@ impl Session {
         Ok((mb.uid_validity, mb.uid_next, mb.exists))
     }
 
+    /// SELECT (read-write): `(UIDVALIDITY, UIDNEXT, EXISTS)`.
+    pub async fn select(&mut self, wire_name: &str) -> Result<(Option<u32>, Option<u32>, u32), ImapError> {
+        let timeout = self.endpoint.timeouts.io;
+        let mb = tokio::time::timeout(timeout, self.inner.select(wire_name))
+            .await
+            .map_err(|_| self.endpoint.timeout("SELECT", timeout))?
+            .map_err(|e| self.command_error("SELECT", e))?;
+        Ok((mb.uid_validity, mb.uid_next, mb.exists))
+    }
+
+    /// `UID STORE uid FLAGS.SILENT (flags)` on the selected mailbox.
+    pub async fn replace_flags(&mut self, uid: u32, flags: &[String]) -> Result<(), ImapError> {
+        self.simple(
+            &format!("UID STORE {uid} FLAGS.SILENT ({})", flags.join(" ")),
+            "UID STORE",
+        )
+        .await
+    }
+
     /// `UID FETCH set query` on the examined mailbox, each response handed to `each`.
     pub async fn uid_fetch_each(
         &mut self,

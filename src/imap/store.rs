@@ -112,6 +112,23 @@ impl Store for Session {
         })
     }
 
+    async fn select(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        let (validity, uid_next, exists) = Session::select(self, name)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Select))?;
+        Ok(FolderStatus {
+            uid_validity: validity.unwrap_or(0),
+            uid_next,
+            exists,
+        })
+    }
+
+    async fn set_flags(&mut self, uid: Uid, flags: &[String]) -> Result<(), StoreError> {
+        self.replace_flags(uid, flags)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Append))
+    }
+
     async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError> {
         let mut out = Vec::new();
         self.uid_fetch_each("1:*", IDENTITY_QUERY, |f| {

@@ -145,6 +145,10 @@ pub trait Store {
     async fn subscribe(&mut self, name: &str) -> Result<(), StoreError>;
     /// Opens a folder read-only (EXAMINE): the source is never modified.
     async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError>;
+    /// Opens a folder read-write (SELECT), to change flags of messages already copied.
+    async fn select(&mut self, name: &str) -> Result<FolderStatus, StoreError>;
+    /// Replaces the flags of one message of the selected folder.
+    async fn set_flags(&mut self, uid: Uid, flags: &[String]) -> Result<(), StoreError>;
     /// Metadata of every message of the examined folder.
     async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError>;
     /// The whole header of some messages of the examined folder (identity fallback).

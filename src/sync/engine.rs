@@ -25,6 +25,9 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// Only the folder tree, no messages.
     pub just_folders: bool,
+    /// Make the flags of messages already at the destination equal to the source's. Off by
+    /// default: the successor's own read/unread state is kept.
+    pub resync_flags: bool,
     /// Only messages at most this many days old (by internal date).
     pub max_age_days: Option<u32>,
     /// Only messages at least this many days old.
@@ -222,38 +225,69 @@ async fn copy_folder<S: Store, D: Store>(
     fr.found = metas.len() as u64;
     fr.bytes_found = metas.iter().map(|m| m.size).sum();
 
-    // What the destination already holds: a multiset of keys.
-    let mut have: HashMap<String, usize> = HashMap::new();
+    // What the destination already holds: a multiset of keys, each with its messages.
+    let resync = opts.resync_flags && !opts.dry_run;
+    let mut have: HashMap<String, Vec<Uid>> = HashMap::new();
     let mut dest_validity = 0;
-    let mut dest_uids: HashSet<Uid> = HashSet::new();
+    let mut dest_flags: HashMap<Uid, Vec<String>> = HashMap::new();
     if dest_exists {
-        let st = dst.examine(&m.dest).await.map_err(|e| side(e, false))?;
-        dest_validity = st.uid_validity;
+        let st = if resync {
+            dst.select(&m.dest).await
+        } else {
+            dst.examine(&m.dest).await
+        };
+        dest_validity = st.map_err(|e| side(e, false))?.uid_validity;
         let dmetas = dst.fetch_meta().await.map_err(|e| side(e, false))?;
-        dest_uids = dmetas.iter().map(|d| d.uid).collect();
-        for k in keys_of(dst, &dmetas).await.map_err(|e| side(e, false))? {
-            *have.entry(k).or_default() += 1;
+        let dkeys = keys_of(dst, &dmetas).await.map_err(|e| side(e, false))?;
+        for (d, k) in dmetas.iter().zip(dkeys) {
+            have.entry(k).or_default().push(d.uid);
         }
+        dest_flags = dmetas.into_iter().map(|d| (d.uid, d.flags)).collect();
     }
     let keys = keys_of(src, &metas).await.map_err(|e| side(e, true))?;
 
-    // Journalled copies still present at the destination cover their key once each.
+    // Each source message claims one destination message: the one the journal names when it
+    // is still there, else one with the same key. Unclaimed source messages are copied.
     let journal = state
         .as_ref()
         .and_then(|s| s.copied_in(&m.source, status.uid_validity))
         .cloned()
         .unwrap_or_default();
     let mut todo = Vec::new();
+    let mut matched: Vec<(&MessageMeta, Uid)> = Vec::new();
     for (meta, key) in metas.iter().zip(&keys) {
-        let journalled = journal.get(&meta.uid).is_some_and(|r| {
-            r.df == m.dest && (r.dv == 0 || r.dv == dest_validity) && (r.du == 0 || dest_uids.contains(&r.du))
+        let candidates = have.entry(key.clone()).or_default();
+        let journalled = journal.get(&meta.uid).filter(|r| {
+            r.df == m.dest && r.du != 0 && r.dv == dest_validity && dest_flags.contains_key(&r.du)
         });
-        let count = have.entry(key.clone()).or_default();
-        if journalled || *count > 0 {
-            *count = count.saturating_sub(1);
-            fr.already += 1;
-        } else {
-            todo.push(meta);
+        let partner = match journalled {
+            Some(r) => {
+                candidates.retain(|u| *u != r.du);
+                Some(r.du)
+            }
+            // Without APPENDUID the journal cannot point at the copy: identity decides.
+            None => candidates.pop(),
+        };
+        match partner {
+            Some(uid) => {
+                fr.already += 1;
+                matched.push((meta, uid));
+            }
+            None => todo.push(meta),
+        }
+    }
+    if resync {
+        for (meta, uid) in matched {
+            let mut want = meta.flags.clone();
+            let mut current = dest_flags.get(&uid).cloned().unwrap_or_default();
+            want.sort();
+            current.sort();
+            if want != current {
+                dst.set_flags(uid, &meta.flags)
+                    .await
+                    .map_err(|e| side(e, false))?;
+                fr.flags_updated += 1;
+            }
         }
     }
 

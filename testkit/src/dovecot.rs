@@ -55,6 +55,10 @@ pub struct DovecotOptions {
     pub max_lifetime: Duration,
     /// Keep the temp dir after drop (for debugging a failed test).
     pub keep_dir: bool,
+    /// Refuse messages larger than this many bytes (quota plugin), to test refusals.
+    pub max_mail_size: Option<u64>,
+    /// Per-user storage quota in KiB (quota plugin), to test a full mailbox.
+    pub quota_kib: Option<u64>,
 }
 
 impl Default for DovecotOptions {
@@ -64,6 +68,8 @@ impl Default for DovecotOptions {
             fsync: false,
             max_lifetime: Duration::from_secs(30 * 60),
             keep_dir: std::env::var_os("OFFBOARD_KEEP_DOVECOT").is_some(),
+            max_mail_size: None,
+            quota_kib: None,
         }
     }
 }
@@ -178,6 +184,8 @@ impl Dovecot {
                 internal_user: &internal_user,
                 login_user: &login_user,
                 fsync: opts.fsync,
+                max_mail_size: opts.max_mail_size,
+                quota_kib: opts.quota_kib,
             }),
         )?;
         let mut users = vec![
@@ -489,10 +497,22 @@ struct ConfigVars<'a> {
     internal_user: &'a str,
     login_user: &'a str,
     fsync: bool,
+    max_mail_size: Option<u64>,
+    quota_kib: Option<u64>,
 }
 
 fn render_config(v: &ConfigVars<'_>) -> String {
     let root = v.root.display();
+    let quota = if v.max_mail_size.is_some() || v.quota_kib.is_some() {
+        format!(
+            "  quota = count:User quota\n  quota_vsizes = yes\n  quota_rule = *:storage={}K\n  quota_max_mail_size = {}\n",
+            v.quota_kib.unwrap_or(0),
+            v.max_mail_size.unwrap_or(0)
+        )
+    } else {
+        String::new()
+    };
+    let plugins = if quota.is_empty() { "acl" } else { "acl quota" };
     // Unguessable: the static passdb only vouches that a user exists (for master logins).
     let nobody_knows: String = {
         use rand::Rng;
@@ -526,7 +546,7 @@ first_valid_gid = 1
 default_internal_user = {internal}
 default_login_user = {login}
 mail_location = maildir:~/Maildir:LAYOUT=fs
-mail_plugins = acl
+mail_plugins = {plugins}
 mail_fsync = {fsync}
 verbose_proctitle = yes
 
@@ -598,7 +618,7 @@ plugin {{
   acl_shared_dict = file:{root}/acl/shared-mailboxes.db
   # The master user (for read-back) gets the target user's own rights, not none.
   acl_user = %u
-}}
+{quota}}}
 
 protocol imap {{
   mail_plugins = $mail_plugins imap_acl
