@@ -6,11 +6,14 @@
 //! - [`cli`]: clap arguments, the imapsync-compatible parser, output, and the one table that
 //!   turns errors into exit codes. The only place that prints.
 //! - [`config`]: settings and secret sources (files, environment), yielding `secrecy` types.
+//! - [`sync`]: the copy engine — folder selection and mapping, message identity, the resume
+//!   journal, the executor and its report. Imports `store` only.
+//! - [`store`]: the interface between engine and server: shared words and the `Store` trait.
 //! - [`imap`]: the protocol — transports (plain, STARTTLS, implicit TLS, all with timeouts),
-//!   login, CAPABILITY, NAMESPACE, LIST — and the pure wire parsers (mUTF-7, NAMESPACE).
+//!   login, CAPABILITY, NAMESPACE, LIST, EXAMINE, FETCH, APPEND — the pure wire parsers (mUTF-7,
+//!   NAMESPACE), and `Store` for an IMAP session.
 //!
-//! Still to come, each in its own room: `store` (what the copy engine needs from a server),
-//! `sync` (the copy engine), `workflow` (the offboarding steps).
+//! Still to come: `workflow` (the offboarding steps) over the `bluemind-api` crate.
 
 pub mod cli;
 pub mod config;
