@@ -83,6 +83,7 @@ Run:
                                   (off by default: the successor's read state is kept)
   --json                          one JSON report on stdout (offboard's own)
   --state-dir DIR                 where the resume journal lives
+  --workers N                     connection pairs copying folders in parallel (default 2)
 Accepted and not needed: --usecache (resume is always on), --addheader (messages without
 Message-ID are copied unchanged), --nolog, --nofoldersizes, --buffersize N, --automap.
 ";
@@ -139,7 +140,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     let c2 = credentials(&o, Side::Two, &user2)?;
     let rules = folder_rules(&o)?;
     let mut s1 = login(&ep1, &c1, Side::One, &o).await?;
-    let mut s2 = login(&ep2, &c2, Side::Two, &o).await?;
+    let s2 = login(&ep2, &c2, Side::Two, &o).await?;
     if o.on("justlogin") {
         println!("Host1 {host1}: logged in as {user1}; capabilities: {}", caps(&s1));
         println!("Host2 {host2}: logged in as {user2}; capabilities: {}", caps(&s2));
@@ -191,9 +192,25 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     };
     let json = o.on("json");
     let mut reporter = summary::Printer::new(!json);
-    let result = crate::sync::run(&mut s1, &mut s2, &opts, state.as_mut(), &mut reporter).await;
-    s1.logout().await;
-    s2.logout().await;
+    // More connection pairs let the servers use more cores; folders are shared among them.
+    let n_workers: usize = o
+        .number("workers")
+        .map_err(|e| usage(e.to_string()))?
+        .unwrap_or(2)
+        .clamp(1, 16);
+    let mut workers = vec![(s1, s2)];
+    if !opts.dry_run && !opts.just_folders {
+        for _ in 1..n_workers {
+            let a = login(&ep1, &c1, Side::One, &o).await?;
+            let b = login(&ep2, &c2, Side::Two, &o).await?;
+            workers.push((a, b));
+        }
+    }
+    let result = crate::sync::run(&mut workers, &opts, state.as_mut(), &mut reporter).await;
+    for (a, b) in workers {
+        a.logout().await;
+        b.logout().await;
+    }
     let report = result?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

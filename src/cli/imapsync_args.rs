@@ -75,6 +75,7 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("ca-file", Kind::Value),
     ("insecure", Kind::Flag),
     ("state-dir", Kind::Value),
+    ("workers", Kind::Value),
 ];
 
 /// A command line that does not parse.

@@ -412,6 +412,20 @@ impl Session {
         Ok((mb.uid_validity, mb.uid_next, mb.exists))
     }
 
+    /// STATUS (UIDVALIDITY UIDNEXT MESSAGES), without selecting: `(UIDVALIDITY, UIDNEXT, EXISTS)`.
+    pub async fn status(&mut self, wire_name: &str) -> Result<(Option<u32>, Option<u32>, u32), ImapError> {
+        let timeout = self.endpoint.timeouts.io;
+        // async-imap quotes the name itself.
+        let mb = tokio::time::timeout(
+            timeout,
+            self.inner.status(wire_name, "(UIDVALIDITY UIDNEXT MESSAGES)"),
+        )
+        .await
+        .map_err(|_| self.endpoint.timeout("STATUS", timeout))?
+        .map_err(|e| self.command_error("STATUS", e))?;
+        Ok((mb.uid_validity, mb.uid_next, mb.exists))
+    }
+
     /// SELECT (read-write): `(UIDVALIDITY, UIDNEXT, EXISTS)`.
     pub async fn select(&mut self, wire_name: &str) -> Result<(Option<u32>, Option<u32>, u32), ImapError> {
         let timeout = self.endpoint.timeouts.io;
@@ -519,6 +533,118 @@ impl Session {
             .await
             .map_err(|_| endpoint.timeout("APPEND", timeout))?;
         r.map_err(|e| self.command_error("APPEND", e))
+    }
+
+    /// Appends several messages to one mailbox at once. With MULTIAPPEND (RFC 3502) and
+    /// LITERAL+ it is one command whose literals follow each other without waiting; the
+    /// server stores all or none, so a refused batch is retried one message at a time to
+    /// find the culprit. Without MULTIAPPEND, one APPEND each. Returns one outcome per
+    /// message, in order; `Err` at the outer level means the connection is unusable.
+    pub async fn append_many(
+        &mut self,
+        wire_name: &str,
+        items: &[(&[String], Option<&str>, &[u8])],
+    ) -> Result<Vec<Result<Option<(u32, u32)>, ImapError>>, ImapError> {
+        if items.len() > 1 && self.has_capability("MULTIAPPEND") && self.has_capability("LITERAL+") {
+            match self.multiappend(wire_name, items).await {
+                Ok(uids) => return Ok(uids.into_iter().map(Ok).collect()),
+                Err(ImapError::Refused { .. }) => {} // all or nothing: find the one refused
+                Err(e) => return Err(e),
+            }
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (flags, date, body) in items {
+            match self.append(wire_name, flags, *date, body).await {
+                Ok(r) => out.push(Ok(r)),
+                Err(e @ (ImapError::Refused { .. } | ImapError::Protocol { .. })) => out.push(Err(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn multiappend(
+        &mut self,
+        wire_name: &str,
+        items: &[(&[String], Option<&str>, &[u8])],
+    ) -> Result<Vec<Option<(u32, u32)>>, ImapError> {
+        use async_imap::imap_proto::ResponseCode;
+        use async_imap::imap_proto::rfc4315::UidSetMember;
+        let mailbox = self.quote_arg("APPEND", wire_name)?;
+        let part = |(flags, date, body): &(&[String], Option<&str>, &[u8])| {
+            let mut p = format!("({})", flags.join(" "));
+            if let Some(d) = date {
+                p.push_str(&format!(" \"{d}\""));
+            }
+            p.push_str(&format!(" {{{}+}}", body.len()));
+            p
+        };
+        let first = format!("APPEND {mailbox} {}", part(&items[0]));
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let n = items.len();
+        let fut = async {
+            let tag = self.inner.run_command(&first).await?;
+            let io = self.inner.get_mut();
+            io.write_all(items[0].2).await?;
+            for item in &items[1..] {
+                io.write_all(format!(" {}\r\n", part(item)).as_bytes()).await?;
+                io.write_all(item.2).await?;
+            }
+            io.write_all(b"\r\n").await?;
+            io.flush().await?;
+            loop {
+                let Some(resp) = self.inner.read_response().await? else {
+                    return Err(async_imap::error::Error::ConnectionLost);
+                };
+                if let Response::Done {
+                    tag: t,
+                    status,
+                    outcome,
+                } = resp.parsed()
+                    && *t == tag
+                {
+                    return match status {
+                        Status::Ok => {
+                            let mut uids = Vec::with_capacity(n);
+                            if let Some(ResponseCode::AppendUid(validity, set)) = &outcome.code {
+                                for m in set {
+                                    match m {
+                                        UidSetMember::Uid(u) => uids.push(Some((*validity, *u))),
+                                        UidSetMember::UidRange(r) => {
+                                            uids.extend(r.clone().map(|u| Some((*validity, u))))
+                                        }
+                                    }
+                                }
+                            }
+                            uids.resize(n, None);
+                            Ok(uids)
+                        }
+                        Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
+                        _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
+                    };
+                }
+            }
+        };
+        let r = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
+        r.map_err(|e| self.command_error("APPEND", e))
+    }
+
+    /// `UID FETCH set (UID BODY.PEEK[])`, every response kept whole: the caller bounds the
+    /// set by a byte budget. The bodies stay in async-imap's buffers (no second copy).
+    pub async fn fetch_bodies(&mut self, set: &str) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let fut = async {
+            let stream = self.inner.uid_fetch(set, "(UID BODY.PEEK[])").await?;
+            stream.try_collect::<Vec<_>>().await
+        };
+        let r = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| endpoint.timeout("UID FETCH", timeout))?;
+        r.map_err(|e| self.command_error("UID FETCH", e))
     }
 
     /// LOGOUT; errors are ignored (the server may close first, which is fine).

@@ -4,9 +4,42 @@
 use super::error::ImapError;
 use super::session::Session;
 use crate::store::{
-    FailureKind, FailureScope, FolderInfo, FolderStatus, MessageMeta, NamespacePrefixes, NewMessage, Store,
-    StoreError, Uid,
+    Body, FailureKind, FailureScope, FolderInfo, FolderStatus, MessageBytes, MessageMeta, NamespacePrefixes,
+    NewMessage, Store, StoreError, Uid,
 };
+
+/// A body still inside async-imap's response buffer.
+struct FetchedBody(async_imap::types::Fetch);
+
+impl MessageBytes for FetchedBody {
+    fn bytes(&self) -> &[u8] {
+        self.0.body().unwrap_or(&[])
+    }
+}
+
+/// A UID set for a command (`1,5,7`), ranges folded (`1:4,9`).
+fn uid_set(uids: &[Uid]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if end == start {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
 
 /// Identity headers fetched for every message (imapsync's default `--useheader` set).
 const IDENTITY_QUERY: &str =
@@ -112,6 +145,17 @@ impl Store for Session {
         })
     }
 
+    async fn status(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        let (validity, uid_next, exists) = Session::status(self, name)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Select))?;
+        Ok(FolderStatus {
+            uid_validity: validity.unwrap_or(0),
+            uid_next,
+            exists,
+        })
+    }
+
     async fn select(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
         let (validity, uid_next, exists) = Session::select(self, name)
             .await
@@ -181,9 +225,50 @@ impl Store for Session {
         })
     }
 
+    async fn fetch_bodies(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Body)>, StoreError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetched = Session::fetch_bodies(self, &uid_set(uids))
+            .await
+            .map_err(|e| to_store(e, FailureKind::Fetch))?;
+        Ok(fetched
+            .into_iter()
+            .filter(|f| f.body().is_some())
+            .filter_map(|f| f.uid.map(|u| (u, Box::new(FetchedBody(f)) as Body)))
+            .collect())
+    }
+
+    async fn append_batch(
+        &mut self,
+        folder: &str,
+        msgs: &[NewMessage<'_>],
+    ) -> Result<Vec<Result<Option<(u32, Uid)>, StoreError>>, StoreError> {
+        let items: Vec<(&[String], Option<&str>, &[u8])> =
+            msgs.iter().map(|m| (m.flags, m.internal_date, m.body)).collect();
+        let out = self
+            .append_many(folder, &items)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Append))?;
+        Ok(out
+            .into_iter()
+            .map(|r| r.map_err(|e| to_store(e, FailureKind::Append)))
+            .collect())
+    }
+
     async fn append(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError> {
         Session::append(self, folder, msg.flags, msg.internal_date, msg.body)
             .await
             .map_err(|e| to_store(e, FailureKind::Append))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_sets_fold_ranges() {
+        assert_eq!(super::uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(super::uid_set(&[4]), "4");
+        assert_eq!(super::uid_set(&[]), "");
     }
 }

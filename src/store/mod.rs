@@ -76,6 +76,22 @@ pub struct NewMessage<'a> {
     pub body: &'a [u8],
 }
 
+/// The bytes of a fetched message, wherever the store keeps them (for IMAP: the response
+/// buffer itself, so a message is never held twice).
+pub trait MessageBytes: Send {
+    /// The exact bytes.
+    fn bytes(&self) -> &[u8];
+}
+
+impl MessageBytes for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// A fetched message body.
+pub type Body = Box<dyn MessageBytes>;
+
 /// How far a store failure reaches; the engine acts on this, never on the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,6 +161,8 @@ pub trait Store {
     async fn subscribe(&mut self, name: &str) -> Result<(), StoreError>;
     /// Opens a folder read-only (EXAMINE): the source is never modified.
     async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError>;
+    /// A folder's status without opening it (IMAP STATUS): cheap, for skipping unchanged folders.
+    async fn status(&mut self, name: &str) -> Result<FolderStatus, StoreError>;
     /// Opens a folder read-write (SELECT), to change flags of messages already copied.
     async fn select(&mut self, name: &str) -> Result<FolderStatus, StoreError>;
     /// Replaces the flags of one message of the selected folder.
@@ -155,6 +173,16 @@ pub trait Store {
     async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError>;
     /// The exact bytes of one message of the examined folder, without marking it read.
     async fn fetch_body(&mut self, uid: Uid) -> Result<Vec<u8>, StoreError>;
+    /// The bodies of several messages of the examined folder (the caller bounds the batch by
+    /// size); a UID that vanished is simply absent from the answer.
+    async fn fetch_bodies(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Body)>, StoreError>;
+    /// Appends several messages to one folder; one outcome per message, in order. An outer
+    /// error means the connection failed (nothing is known of the batch).
+    async fn append_batch(
+        &mut self,
+        folder: &str,
+        msgs: &[NewMessage<'_>],
+    ) -> Result<Vec<Result<Option<(u32, Uid)>, StoreError>>, StoreError>;
     /// Appends a message; returns `(UIDVALIDITY, UID)` when the server reports it (UIDPLUS).
     async fn append(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError>;
 }

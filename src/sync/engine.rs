@@ -7,13 +7,20 @@
 //! resume journal short-cuts that matching for messages it knows; identity is the safety net
 //! when it is lost or the source's UIDVALIDITY changed. Nothing on the destination is ever
 //! deleted or overwritten; the source is only EXAMINEd and read with BODY.PEEK.
+//!
+//! Speed: the folder tree is made first, parents first, on one connection; then each
+//! connection pair (a "worker") takes the next folder from a shared queue, and inside a
+//! folder the next batch of bodies is fetched while the previous one is appended
+//! (MULTIAPPEND). Workers run as futures of one task, so shared state needs no locks; no
+//! borrow of it is held across an await.
 
 use super::identity::{fallback_key, header_key};
 use super::mapping::{FolderMapping, FolderRules, MappingError, plan_folders, with_parents};
 use super::report::{FolderReport, MessageFailure, Reporter, SyncReport};
-use super::state::{CopyRecord, SyncState};
+use super::state::{CopyRecord, FolderRecord, SyncState};
 use crate::store::{FailureKind, FailureScope, MessageMeta, NewMessage, Store, StoreError, Uid};
-use std::collections::{HashMap, HashSet};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// How a run behaves.
@@ -82,15 +89,31 @@ fn date_secs(d: &str) -> Option<i64> {
         .map(|d| d.timestamp())
 }
 
-/// Runs a copy from `src` to `dst`.
+/// What the workers share. Borrows are short and never held across an await.
+struct Shared<'a> {
+    state: RefCell<Option<&'a mut SyncState>>,
+    reporter: RefCell<&'a mut dyn Reporter>,
+    queue: RefCell<VecDeque<(usize, bool)>>,
+    reports: RefCell<Vec<(usize, FolderReport)>>,
+    fatal: RefCell<Option<SyncError>>,
+    stop: Cell<bool>,
+}
+
+/// Runs a copy with one worker per `(source, destination)` connection pair. Worker 0 also
+/// lists, plans and builds the folder tree.
 pub async fn run<S: Store, D: Store>(
-    src: &mut S,
-    dst: &mut D,
+    workers: &mut [(S, D)],
     opts: &SyncOptions,
-    mut state: Option<&mut SyncState>,
+    state: Option<&mut SyncState>,
     reporter: &mut dyn Reporter,
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
+    let Some((src, dst)) = workers.first_mut() else {
+        return Ok(SyncReport {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        });
+    };
     let ns1 = src.namespaces().await.map_err(SyncError::Source)?;
     let ns2 = dst.namespaces().await.map_err(SyncError::Destination)?;
     let source_folders = src.list_folders().await.map_err(SyncError::Source)?;
@@ -103,6 +126,7 @@ pub async fn run<S: Store, D: Store>(
     let mappings = plan_folders(&source_folders, &ns1, &ns2, &opts.rules)?;
     reporter.plan(&mappings);
 
+    // The tree, parents first, every created folder subscribed.
     let mut existing: HashSet<String> = dest_folders.iter().map(|f| f.name.clone()).collect();
     let subscribed: HashSet<String> = if opts.dry_run {
         HashSet::new()
@@ -113,45 +137,110 @@ pub async fn run<S: Store, D: Store>(
             .into_iter()
             .collect()
     };
+    let copied: Vec<usize> = (0..mappings.len())
+        .filter(|&i| mappings[i].skipped.is_none())
+        .collect();
+    let mut queue = VecDeque::new();
+    let mut reports = Vec::new();
+    for &i in &copied {
+        let m = &mappings[i];
+        let mut fr = FolderReport::new(m);
+        let dest_existed = existing.contains(&m.dest);
+        match ensure_folder(dst, opts, m, sep2, &mut existing, &subscribed).await {
+            Ok(created) => {
+                fr.created = created;
+                queue.push_back((i, dest_existed));
+                reports.push((i, fr));
+            }
+            Err(Stop::Folder(e)) => {
+                fr.error = Some(e);
+                reports.push((i, fr));
+            }
+            Err(Stop::Run(e)) => return Err(e),
+        }
+    }
+    // INBOX first: it is usually the biggest folder, and starting it first balances workers.
+    let inbox = queue
+        .iter()
+        .position(|(i, _)| mappings[*i].source.eq_ignore_ascii_case("INBOX"));
+    if let Some(inbox) = inbox.and_then(|pos| queue.remove(pos)) {
+        queue.push_front(inbox);
+    }
+
+    let shared = Shared {
+        state: RefCell::new(state),
+        reporter: RefCell::new(reporter),
+        queue: RefCell::new(queue),
+        reports: RefCell::new(reports),
+        fatal: RefCell::new(None),
+        stop: Cell::new(false),
+    };
+    let tasks = workers
+        .iter_mut()
+        .map(|(src, dst)| worker(src, dst, opts, &mappings, &shared));
+    futures::future::join_all(tasks).await;
+
+    let Shared {
+        state,
+        reports,
+        fatal,
+        ..
+    } = shared;
+    let mut reports = reports.into_inner();
+    reports.sort_by_key(|(i, _)| *i);
     let mut report = SyncReport {
         dry_run: opts.dry_run,
+        folders: reports.into_iter().map(|(_, r)| r).collect(),
+        skipped_folders: mappings.iter().filter(|m| m.skipped.is_some()).cloned().collect(),
         ..Default::default()
     };
-    for m in mappings.iter().filter(|m| m.skipped.is_none()) {
-        let mut fr = FolderReport::new(m);
-        reporter.folder_started(m);
-        match copy_folder(
-            src,
-            dst,
-            opts,
-            m,
-            sep2,
-            &mut existing,
-            &subscribed,
-            state.as_deref_mut(),
-            reporter,
-            &mut fr,
-        )
-        .await
-        {
-            Ok(()) => {}
-            Err(Stop::Folder(e)) => fr.error = Some(e),
-            Err(Stop::Run(e)) => {
-                report.folders.push(fr);
-                report.duration_secs = started.elapsed().as_secs_f64();
-                report.aborted = Some(e.to_string());
-                return Err(e);
-            }
-        }
-        reporter.folder_done(&fr);
-        report.folders.push(fr);
+    if let Some(e) = fatal.into_inner() {
+        return Err(e);
     }
-    report.skipped_folders = mappings.iter().filter(|m| m.skipped.is_some()).cloned().collect();
-    if let Some(s) = state {
+    if let Some(s) = state.into_inner() {
         s.sync()?;
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// One worker: takes folders from the queue until it is empty or the run must stop.
+async fn worker<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    opts: &SyncOptions,
+    mappings: &[FolderMapping],
+    shared: &Shared<'_>,
+) {
+    loop {
+        if shared.stop.get() {
+            return;
+        }
+        let Some((i, dest_existed)) = shared.queue.borrow_mut().pop_front() else {
+            return;
+        };
+        let m = &mappings[i];
+        shared.reporter.borrow_mut().folder_started(m);
+        let mut fr = shared
+            .reports
+            .borrow_mut()
+            .iter_mut()
+            .find(|(j, _)| *j == i)
+            .map(|(_, r)| std::mem::take(r))
+            .unwrap_or_else(|| FolderReport::new(m));
+        match copy_folder(src, dst, opts, m, dest_existed, shared, &mut fr).await {
+            Ok(()) => {}
+            Err(Stop::Folder(e)) => fr.error = Some(e),
+            Err(Stop::Run(e)) => {
+                shared.stop.set(true);
+                shared.fatal.borrow_mut().get_or_insert(e);
+            }
+        }
+        shared.reporter.borrow_mut().folder_done(&fr);
+        if let Some(slot) = shared.reports.borrow_mut().iter_mut().find(|(j, _)| *j == i) {
+            slot.1 = fr;
+        }
+    }
 }
 
 enum Stop {
@@ -171,21 +260,17 @@ fn side(e: StoreError, source: bool) -> Stop {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn copy_folder<S: Store, D: Store>(
-    src: &mut S,
+/// Creates the destination folder and its missing parents (each subscribed); subscribes an
+/// existing destination folder. Returns whether the folder itself was (or would be) created.
+async fn ensure_folder<D: Store>(
     dst: &mut D,
     opts: &SyncOptions,
     m: &FolderMapping,
     sep2: char,
     existing: &mut HashSet<String>,
     subscribed: &HashSet<String>,
-    mut state: Option<&mut SyncState>,
-    reporter: &mut dyn Reporter,
-    fr: &mut FolderReport,
-) -> Result<(), Stop> {
-    // Folder tree first, parents first; every folder we create is subscribed.
-    let dest_exists = existing.contains(&m.dest);
+) -> Result<bool, Stop> {
+    let mut created = false;
     for name in with_parents(&m.dest_utf8, sep2) {
         if existing.contains(&name) {
             if !opts.dry_run && name == m.dest && !subscribed.contains(&name) {
@@ -197,13 +282,47 @@ async fn copy_folder<S: Store, D: Store>(
             continue;
         }
         if name == m.dest {
-            fr.created = true;
+            created = true;
         }
         if !opts.dry_run {
             dst.create_folder(&name).await.map_err(|e| side(e, false))?;
             dst.subscribe(&name).await.map_err(|e| side(e, false))?;
         }
         existing.insert(name);
+    }
+    Ok(created)
+}
+
+/// Copies what the destination folder lacks.
+async fn copy_folder<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    opts: &SyncOptions,
+    m: &FolderMapping,
+    dest_exists: bool,
+    shared: &Shared<'_>,
+    fr: &mut FolderReport,
+) -> Result<(), Stop> {
+    // Re-run fast path: both sides exactly as when they were last in step → nothing to do,
+    // and not a header is fetched (UIDVALIDITY, UIDNEXT and MESSAGES unchanged on both sides).
+    let filtered = opts.max_age_days.is_some() || opts.min_age_days.is_some();
+    let may_skip = dest_exists && !opts.just_folders && !opts.resync_flags && !filtered;
+    let in_step = shared
+        .state
+        .borrow()
+        .as_ref()
+        .and_then(|s| s.in_step(&m.source, &m.dest))
+        .cloned();
+    if let Some(rec) = in_step.filter(|_| may_skip) {
+        let s1 = src.status(&m.source).await.map_err(|e| side(e, true))?;
+        let s2 = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
+        let triple = |s: &crate::store::FolderStatus| (s.uid_validity, s.uid_next.unwrap_or(0), s.exists);
+        if triple(&s1) == rec.source && triple(&s2) == rec.destination {
+            fr.found = u64::from(s1.exists);
+            fr.already = u64::from(s1.exists);
+            fr.unchanged = true;
+            return Ok(());
+        }
     }
 
     let status = src.examine(&m.source).await.map_err(|e| side(e, true))?;
@@ -212,7 +331,7 @@ async fn copy_folder<S: Store, D: Store>(
         return Ok(());
     }
     let mut metas = src.fetch_meta().await.map_err(|e| side(e, true))?;
-    if opts.max_age_days.is_some() || opts.min_age_days.is_some() {
+    if filtered {
         metas.retain(|meta| {
             let Some(t) = meta.internal_date.as_deref().and_then(date_secs) else {
                 return true;
@@ -248,7 +367,9 @@ async fn copy_folder<S: Store, D: Store>(
 
     // Each source message claims one destination message: the one the journal names when it
     // is still there, else one with the same key. Unclaimed source messages are copied.
-    let journal = state
+    let journal = shared
+        .state
+        .borrow()
         .as_ref()
         .and_then(|s| s.copied_in(&m.source, status.uid_validity))
         .cloned()
@@ -291,60 +412,171 @@ async fn copy_folder<S: Store, D: Store>(
         }
     }
 
-    for meta in todo {
-        if opts.dry_run {
-            fr.copied += 1;
-            fr.bytes_copied += meta.size;
-            continue;
+    if opts.dry_run {
+        fr.copied += todo.len() as u64;
+        fr.bytes_copied += todo.iter().map(|m| m.size).sum::<u64>();
+        return Ok(());
+    }
+    copy_messages(src, dst, m, status.uid_validity, &todo, shared, fr).await?;
+
+    // In step now: remember both statuses so the next run can skip this folder.
+    let journalled = shared.state.borrow().is_some();
+    if journalled
+        && fr.failed.is_empty()
+        && !filtered
+        && let Some(next) = status.uid_next
+    {
+        let d = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
+        if let (Some(dnext), Some(s)) = (d.uid_next, shared.state.borrow_mut().as_deref_mut()) {
+            let rec = FolderRecord {
+                folder: m.source.clone(),
+                dest: m.dest.clone(),
+                source: (status.uid_validity, next, status.exists),
+                destination: (d.uid_validity, dnext, d.exists),
+            };
+            s.record_in_step(rec).map_err(|e| Stop::Run(e.into()))?;
         }
-        let body = match src.fetch_body(meta.uid).await {
+    }
+    Ok(())
+}
+
+/// At most this many messages per FETCH and per APPEND command.
+const BATCH_MESSAGES: usize = 50;
+/// At most this many bytes (by RFC822.SIZE) per batch: with one batch being fetched while
+/// the previous one is appended, about twice this is in memory, whatever the mailbox size.
+const BATCH_BYTES: u64 = 8 << 20;
+
+/// Splits the messages to copy into batches bounded by count and bytes; a message bigger
+/// than the budget travels alone.
+fn batches<'a>(todo: &[&'a MessageMeta]) -> Vec<Vec<&'a MessageMeta>> {
+    let mut out: Vec<Vec<&MessageMeta>> = Vec::new();
+    let mut bytes = 0;
+    for m in todo {
+        let full = out
+            .last()
+            .is_none_or(|b| b.len() >= BATCH_MESSAGES || bytes + m.size > BATCH_BYTES);
+        if full {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += m.size;
+        if let Some(b) = out.last_mut() {
+            b.push(m);
+        }
+    }
+    out
+}
+
+type Fetched = Result<Vec<(Uid, crate::store::Body)>, StoreError>;
+
+/// The copy pipeline of one folder: batch k+1 is fetched from the source while batch k is
+/// appended to the destination, each on its own connection.
+async fn copy_messages<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    m: &FolderMapping,
+    source_validity: u32,
+    todo: &[&MessageMeta],
+    shared: &Shared<'_>,
+    fr: &mut FolderReport,
+) -> Result<(), Stop> {
+    let batches = batches(todo);
+    let Some(first) = batches.first() else {
+        return Ok(());
+    };
+    let uids = |b: &[&MessageMeta]| b.iter().map(|m| m.uid).collect::<Vec<_>>();
+    let mut fetched: Fetched = src.fetch_bodies(&uids(first)).await;
+    for (k, batch) in batches.iter().enumerate() {
+        let bodies = match fetched {
             Ok(b) => b,
-            Err(e) if e.scope == FailureScope::Message => {
-                fr.fail(MessageFailure {
+            Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
+            Err(e) => {
+                for meta in batch {
+                    let f = MessageFailure {
+                        folder: m.source_utf8.clone(),
+                        uid: meta.uid,
+                        kind: e.kind,
+                        message: e.message.clone(),
+                    };
+                    fr.fail(f);
+                }
+                Vec::new()
+            }
+        };
+        let mut by_uid: HashMap<Uid, crate::store::Body> = bodies.into_iter().collect();
+        let mut present: Vec<(&MessageMeta, crate::store::Body)> = Vec::with_capacity(batch.len());
+        for meta in batch {
+            match by_uid.remove(&meta.uid) {
+                Some(b) => present.push((meta, b)),
+                None if fr.failed.iter().any(|f| f.uid == meta.uid) => {}
+                None => fr.fail(MessageFailure {
                     folder: m.source_utf8.clone(),
                     uid: meta.uid,
-                    kind: e.kind,
-                    message: e.message,
-                });
-                continue;
+                    kind: FailureKind::Fetch,
+                    message: "the message vanished from the source during the copy".into(),
+                }),
             }
-            Err(e) => return Err(side(e, true)),
+        }
+        let msgs: Vec<NewMessage<'_>> = present
+            .iter()
+            .map(|(meta, body)| NewMessage {
+                flags: &meta.flags,
+                internal_date: meta.internal_date.as_deref(),
+                body: body.bytes(),
+            })
+            .collect();
+        let next = batches.get(k + 1);
+        let append = async {
+            if msgs.is_empty() {
+                Ok(Vec::new())
+            } else {
+                dst.append_batch(&m.dest, &msgs).await
+            }
         };
-        let msg = NewMessage {
-            flags: &meta.flags,
-            internal_date: meta.internal_date.as_deref(),
-            body: &body,
+        let prefetch = async {
+            match next {
+                Some(b) => Some(src.fetch_bodies(&uids(b)).await),
+                None => None,
+            }
         };
-        match dst.append(&m.dest, msg).await {
-            Ok(appended) => {
-                fr.copied += 1;
-                fr.bytes_copied += body.len() as u64;
-                reporter.message_copied(body.len() as u64);
-                if let Some(s) = state.as_deref_mut() {
-                    let (dv, du) = appended.unwrap_or((0, 0));
-                    s.record(CopyRecord {
-                        sf: m.source.clone(),
-                        sv: status.uid_validity,
-                        su: meta.uid,
-                        df: m.dest.clone(),
-                        dv,
-                        du,
-                    })
-                    .map_err(|e| Stop::Run(e.into()))?;
+        let (appended, prefetched) = tokio::join!(append, prefetch);
+        let outcomes = appended.map_err(|e| side(e, false))?;
+        for ((meta, body), outcome) in present.iter().zip(outcomes) {
+            match outcome {
+                Ok(uid) => {
+                    let len = body.bytes().len() as u64;
+                    fr.copied += 1;
+                    fr.bytes_copied += len;
+                    shared.reporter.borrow_mut().message_copied(len);
+                    if let Some(s) = shared.state.borrow_mut().as_deref_mut() {
+                        let (dv, du) = uid.unwrap_or((0, 0));
+                        let r = CopyRecord {
+                            sf: m.source.clone(),
+                            sv: source_validity,
+                            su: meta.uid,
+                            df: m.dest.clone(),
+                            dv,
+                            du,
+                        };
+                        s.record(r).map_err(|e| Stop::Run(e.into()))?;
+                    }
+                }
+                Err(e) if e.scope == FailureScope::Account => return Err(side(e, false)),
+                Err(e) => {
+                    shared
+                        .reporter
+                        .borrow_mut()
+                        .message_failed(&m.source_utf8, meta.uid, &e);
+                    fr.fail(MessageFailure {
+                        folder: m.source_utf8.clone(),
+                        uid: meta.uid,
+                        kind: e.kind,
+                        message: e.message,
+                    });
                 }
             }
-            Err(e) if e.scope == FailureScope::Message => {
-                reporter.message_failed(&m.source_utf8, meta.uid, &e);
-                fr.fail(MessageFailure {
-                    folder: m.source_utf8.clone(),
-                    uid: meta.uid,
-                    kind: e.kind,
-                    message: e.message,
-                });
-            }
-            Err(e) if e.kind == FailureKind::Connection => return Err(side(e, false)),
-            Err(e) => return Err(side(e, false)),
         }
+        fetched = prefetched.unwrap_or(Ok(Vec::new()));
     }
     Ok(())
 }

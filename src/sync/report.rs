@@ -38,6 +38,8 @@ pub struct FolderReport {
     pub bytes_copied: u64,
     /// Messages already at the destination.
     pub already: u64,
+    /// Skipped without fetching anything: both sides as when last in step.
+    pub unchanged: bool,
     /// Messages already there whose flags were re-synced (`--resyncflags`).
     pub flags_updated: u64,
     /// Messages that failed.

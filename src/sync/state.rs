@@ -29,6 +29,27 @@ pub struct CopyRecord {
     pub du: Uid,
 }
 
+/// A folder pair that was fully in step at the end of a run: if both sides still show the
+/// same status, the next run skips the folder without fetching a header.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FolderRecord {
+    /// Source folder (wire).
+    pub folder: String,
+    /// Destination folder (wire).
+    pub dest: String,
+    /// Source (UIDVALIDITY, UIDNEXT, MESSAGES).
+    pub source: (u32, u32, u32),
+    /// Destination (UIDVALIDITY, UIDNEXT, MESSAGES).
+    pub destination: (u32, u32, u32),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Copy(CopyRecord),
+    Folder(FolderRecord),
+}
+
 /// Failures of the state file.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -54,6 +75,8 @@ pub struct SyncState {
     _lock: File,
     /// (source folder, UIDVALIDITY) → UID → record.
     copied: HashMap<(String, u32), HashMap<Uid, CopyRecord>>,
+    /// (source folder, destination folder) → last status in step.
+    in_step: HashMap<(String, String), FolderRecord>,
 }
 
 impl SyncState {
@@ -83,12 +106,19 @@ impl SyncState {
         }
         let path = dir.join(format!("{pair_id}.jsonl"));
         let mut copied: HashMap<(String, u32), HashMap<Uid, CopyRecord>> = HashMap::new();
+        let mut in_step = HashMap::new();
         if let Ok(f) = File::open(&path) {
             for line in BufReader::new(f).lines() {
                 let Ok(line) = line else { break };
                 // A line torn by a crash does not parse: skip it, identity covers that message.
-                if let Ok(r) = serde_json::from_str::<CopyRecord>(&line) {
-                    copied.entry((r.sf.clone(), r.sv)).or_default().insert(r.su, r);
+                match serde_json::from_str::<Line>(&line) {
+                    Ok(Line::Copy(r)) => {
+                        copied.entry((r.sf.clone(), r.sv)).or_default().insert(r.su, r);
+                    }
+                    Ok(Line::Folder(r)) => {
+                        in_step.insert((r.folder.clone(), r.dest.clone()), r);
+                    }
+                    Err(_) => {}
                 }
             }
         }
@@ -102,6 +132,7 @@ impl SyncState {
             file,
             _lock: lock,
             copied,
+            in_step,
         })
     }
 
@@ -112,17 +143,37 @@ impl SyncState {
 
     /// Journals one copy. Written with one `write` call, so a crash tears at most this line.
     pub fn record(&mut self, r: CopyRecord) -> Result<(), StateError> {
-        let mut line = serde_json::to_vec(&r).unwrap_or_default();
-        line.push(b'\n');
-        self.file.write_all(&line).map_err(|source| StateError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        self.append_line(&serde_json::to_vec(&r).unwrap_or_default())?;
         self.copied
             .entry((r.sf.clone(), r.sv))
             .or_default()
             .insert(r.su, r);
         Ok(())
+    }
+
+    /// The last in-step status of a folder pair.
+    pub fn in_step(&self, folder: &str, dest: &str) -> Option<&FolderRecord> {
+        self.in_step.get(&(folder.to_string(), dest.to_string()))
+    }
+
+    /// Records that a folder pair is in step at these statuses.
+    pub fn record_in_step(&mut self, r: FolderRecord) -> Result<(), StateError> {
+        if self.in_step(&r.folder, &r.dest) == Some(&r) {
+            return Ok(());
+        }
+        self.append_line(&serde_json::to_vec(&r).unwrap_or_default())?;
+        self.in_step.insert((r.folder.clone(), r.dest.clone()), r);
+        Ok(())
+    }
+
+    fn append_line(&mut self, json: &[u8]) -> Result<(), StateError> {
+        let mut line = Vec::with_capacity(json.len() + 1);
+        line.extend_from_slice(json);
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(|source| StateError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Flushes the journal to disk (end of run).

@@ -1,0 +1,438 @@
+//! The benchmark: one Dovecot, one reproducible mailbox, every tool copying it, side by side.
+//!
+//!     cargo build --release && cargo run --release -p testkit --bin bench -- [--messages N] [--huge N]
+//!
+//! Times, in one run: `offboard` first copy, `offboard` re-run with nothing new, `mbsync`
+//! (package isync) doing the same copy, `imapsync` when $IMAPSYNC names one, and `doveadm
+//! import` (the server copying internally: the floor). Each destination is checked against
+//! the source. Prints wall time, messages/s, MB/s, peak RSS, CPU, and the ratio to offboard.
+//! Not part of the test suite: timings belong here, not in tests.
+
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+use testkit::{BERTRAND, Dovecot, DovecotOptions, MailboxSpec, NATHALIE, fill, readback};
+
+struct Measure {
+    tool: String,
+    wall: f64,
+    rss_kib: u64,
+    cpu: f64,
+    messages: usize,
+    bytes: u64,
+    check: String,
+}
+
+/// Runs a command under GNU time, returning (wall s, peak RSS KiB, user+sys CPU s).
+fn timed(cmd: &mut Command) -> Result<(f64, u64, f64, String)> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("time");
+    let mut full = Command::new("/usr/bin/time");
+    full.arg("-f")
+        .arg("%M %U %S")
+        .arg("-o")
+        .arg(&out)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => full.env(k, v),
+            None => full.env_remove(k),
+        };
+    }
+    let start = Instant::now();
+    let o = full
+        .output()
+        .context("run (is GNU time installed? apt-get install time)")?;
+    let wall = start.elapsed().as_secs_f64();
+    let text = std::fs::read_to_string(&out)?;
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if !o.status.success() {
+        bail!(
+            "{:?} failed ({}):\n{}",
+            cmd.get_program(),
+            o.status,
+            log.chars()
+                .rev()
+                .take(2000)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect::<String>()
+        );
+    }
+    Ok((
+        wall,
+        f.first().copied().unwrap_or(0.0) as u64,
+        f.get(1).unwrap_or(&0.0) + f.get(2).unwrap_or(&0.0),
+        log,
+    ))
+}
+
+fn offboard_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let bin = exe.parent().context("exe dir")?.join("offboard");
+    if !bin.exists() {
+        bail!("{} not found: run `cargo build --release` first", bin.display());
+    }
+    Ok(bin)
+}
+
+/// Deletes the destination subtree so each tool starts from an empty successor mailbox.
+fn reset_destination(d: &Dovecot, sub: &str) -> Result<()> {
+    let _ = d.doveadm(&["mailbox", "delete", "-r", "-s", "-u", NATHALIE.0, sub]);
+    Ok(())
+}
+
+/// Checks the copy under `sub` (mbsync puts INBOX at the destination's INBOX: `inbox_at_root`).
+fn verify(
+    d: &Dovecot,
+    source: &readback::MailboxSnapshot,
+    sub: &str,
+    exact: bool,
+    inbox_at_root: bool,
+) -> Result<String> {
+    let dst = readback::snapshot(d.imap_port, NATHALIE.0)?;
+    let mut missing = 0usize;
+    let mut where_missing = Vec::new();
+    for (name, f) in &source.folders {
+        let under_inbox = name == "INBOX" || name.starts_with("INBOX/");
+        let target = if under_inbox && inbox_at_root {
+            name.clone()
+        } else {
+            format!("{sub}/{name}")
+        };
+        let got = dst.folder(&target);
+        match got {
+            None => {
+                missing += f.messages.len();
+                where_missing.push(target.clone());
+            }
+            Some(t) if exact && t.content() != f.content() => bail!("{target}: content differs"),
+            Some(t) if t.messages.len() != f.messages.len() => bail!(
+                "{target}: {} messages, want {}",
+                t.messages.len(),
+                f.messages.len()
+            ),
+            Some(_) => {}
+        }
+    }
+    if missing > 0 {
+        let have: Vec<_> = dst.folders.keys().collect();
+        bail!("{missing} messages missing: no {where_missing:?} among {have:?}");
+    }
+    Ok(if exact {
+        "byte-exact".into()
+    } else {
+        "counts match (bodies rewritten)".into()
+    })
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: usize| -> usize {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let n = arg("--messages", 5000);
+    let huge = arg("--huge", 0);
+    let huge_mb = arg("--huge-mb", 12);
+    let runs = arg("--runs", 3).max(1);
+    let d = Dovecot::start_with(DovecotOptions {
+        fsync: false,
+        max_lifetime: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    })?;
+    let mut spec = MailboxSpec::benchmark(2026, n);
+    spec.large = huge;
+    spec.large_size = huge_mb << 20;
+    // The benchmark copies the leaver's own folders: no Junk/Trash/Outbox in the source.
+    spec.folders
+        .retain(|f| !["Junk", "Trash", "Outbox"].contains(&f.as_str()));
+    eprintln!("filling {n} messages (+{huge} of 12 MB)…");
+    let msgs = fill::fill(d.imap_port, BERTRAND.0, &spec)?;
+    let source = readback::snapshot(d.imap_port, BERTRAND.0)?;
+    let total_bytes: u64 = source
+        .folders
+        .values()
+        .flat_map(|f| f.messages.iter())
+        .map(|m| m.size)
+        .sum();
+    let total = source.total();
+    eprintln!(
+        "source: {total} messages, {:.1} MB in {} folders",
+        total_bytes as f64 / 1e6,
+        source.folders.len()
+    );
+    let _ = msgs;
+
+    let work = tempfile::tempdir()?;
+    let pass1 = work.path().join("p1");
+    let pass2 = work.path().join("p2");
+    std::fs::write(&pass1, BERTRAND.1)?;
+    std::fs::write(&pass2, NATHALIE.1)?;
+    let state = work.path().join("state");
+    let mut results = Vec::new();
+
+    // offboard: first copy, then a re-run with nothing new.
+    let ob = offboard_bin()?;
+    let ob_cmd = |sub: &str| {
+        let mut c = Command::new(&ob);
+        c.args([
+            "imapsync",
+            "--host1",
+            "127.0.0.1",
+            "--port1",
+            &d.imap_port.to_string(),
+            "--notls1",
+            "--user1",
+            BERTRAND.0,
+        ])
+        .arg("--passfile1")
+        .arg(&pass1)
+        .args([
+            "--host2",
+            "127.0.0.1",
+            "--port2",
+            &d.imap_port.to_string(),
+            "--notls2",
+            "--user2",
+            NATHALIE.0,
+        ])
+        .arg("--passfile2")
+        .arg(&pass2)
+        .args(["--subfolder2", sub, "--state-dir"])
+        .arg(&state);
+        c
+    };
+    let mut firsts = Vec::new();
+    for run in 0..runs {
+        if run > 0 {
+            reset_destination(&d, "OB")?;
+            let _ = std::fs::remove_dir_all(&state);
+        }
+        let (wall, rss, cpu, _) = timed(&mut ob_cmd("OB"))?;
+        eprintln!("offboard first copy, run {}: {wall:.2} s", run + 1);
+        firsts.push((wall, rss, cpu));
+    }
+    let (wall, rss, cpu) = median(&mut firsts);
+    let check = verify(&d, &source, "OB", true, false)?;
+    results.push(Measure {
+        tool: "offboard (first copy)".into(),
+        wall,
+        rss_kib: rss,
+        cpu,
+        messages: total,
+        bytes: total_bytes,
+        check,
+    });
+    let (wall, rss, cpu, log) = timed(&mut ob_cmd("OB"))?;
+    let check = if log.contains("Messages transferred           : 0 ") {
+        "copied nothing".to_string()
+    } else {
+        bail!("re-run copied something:\n{log}")
+    };
+    results.push(Measure {
+        tool: "offboard (re-run, nothing new)".into(),
+        wall,
+        rss_kib: rss,
+        cpu,
+        messages: total,
+        bytes: 0,
+        check,
+    });
+
+    // mbsync.
+    reset_destination(&d, "OB")?;
+    let mbsyncrc = work.path().join("mbsyncrc");
+    let meta = work.path().join("mbsync-meta");
+    std::fs::create_dir_all(&meta)?;
+    std::fs::write(
+        &mbsyncrc,
+        format!(
+            "FSync no\n\nIMAPAccount src\nHost 127.0.0.1\nPort {p}\nUser {u1}\nPassCmd \"cat {p1}\"\nSSLType None\nAuthMechs LOGIN\n\n\
+             IMAPStore src\nAccount src\n\n\
+             IMAPAccount dst\nHost 127.0.0.1\nPort {p}\nUser {u2}\nPassCmd \"cat {p2}\"\nSSLType None\nAuthMechs LOGIN\n\n\
+             IMAPStore dst\nAccount dst\nPath MB/\n\n\
+             Channel c\nFar :src:\nNear :dst:\nPatterns *\nCreate Near\nSync Pull\nSyncState {meta}/\nExpunge None\n",
+            p = d.imap_port,
+            u1 = BERTRAND.0,
+            u2 = NATHALIE.0,
+            p1 = pass1.display(),
+            p2 = pass2.display(),
+            meta = meta.display()
+        ),
+    )?;
+    let reset_mbsync = || -> Result<()> {
+        reset_destination(&d, "MB")?;
+        for f in ["INBOX/Factures", "INBOX"] {
+            let _ = d.doveadm(&["expunge", "-u", NATHALIE.0, "mailbox", f, "all"]);
+        }
+        let _ = std::fs::remove_dir_all(&meta);
+        std::fs::create_dir_all(&meta)?;
+        Ok(())
+    };
+    let mut mb = Vec::new();
+    let mut mb_check = String::new();
+    for run in 0..runs {
+        match timed(
+            Command::new("mbsync")
+                .arg("-c")
+                .arg(&mbsyncrc)
+                .arg("-a")
+                .arg("-q"),
+        ) {
+            Ok((wall, rss, cpu, _)) => {
+                eprintln!("mbsync, run {}: {wall:.2} s", run + 1);
+                mb_check =
+                    verify(&d, &source, "MB", false, true).unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
+                mb.push((wall, rss, cpu));
+            }
+            Err(e) => eprintln!("mbsync skipped: {e}"),
+        }
+        reset_mbsync()?;
+    }
+    if !mb.is_empty() {
+        let (wall, rss, cpu) = median(&mut mb);
+        results.push(Measure {
+            tool: "mbsync".into(),
+            wall,
+            rss_kib: rss,
+            cpu,
+            messages: total,
+            bytes: total_bytes,
+            check: mb_check,
+        });
+    }
+
+    // imapsync, when available.
+    if let Some(imapsync) = std::env::var_os("IMAPSYNC") {
+        let mut c = Command::new(imapsync);
+        c.args([
+            "--host1",
+            "127.0.0.1",
+            "--port1",
+            &d.imap_port.to_string(),
+            "--notls1",
+            "--user1",
+            BERTRAND.0,
+        ])
+        .arg("--passfile1")
+        .arg(&pass1)
+        .args([
+            "--host2",
+            "127.0.0.1",
+            "--port2",
+            &d.imap_port.to_string(),
+            "--notls2",
+            "--user2",
+            NATHALIE.0,
+        ])
+        .arg("--passfile2")
+        .arg(&pass2)
+        .args(["--subfolder2", "IS", "--nolog", "--addheader"]);
+        match timed(&mut c) {
+            Ok((wall, rss, cpu, _)) => {
+                let check =
+                    verify(&d, &source, "IS", false, false).unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
+                results.push(Measure {
+                    tool: "imapsync".into(),
+                    wall,
+                    rss_kib: rss,
+                    cpu,
+                    messages: total,
+                    bytes: total_bytes,
+                    check,
+                });
+            }
+            Err(e) => eprintln!("imapsync failed: {e}"),
+        }
+        reset_destination(&d, "IS")?;
+    }
+
+    // doveadm import: the server copying internally, the floor.
+    let src_home = d.root().join("home").join(BERTRAND.0).join("Maildir");
+    let loc = format!("maildir:{}:LAYOUT=fs", src_home.display());
+    let mut c = Command::new("doveadm");
+    c.arg("-c")
+        .arg(d.config_path())
+        .args(["import", "-u", NATHALIE.0, "-s", &loc, "DA", "all"]);
+    match timed(&mut c) {
+        Ok((wall, rss, cpu, _)) => {
+            let check =
+                verify(&d, &source, "DA", true, false).unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
+            results.push(Measure {
+                tool: "doveadm import (floor)".into(),
+                wall,
+                rss_kib: rss,
+                cpu,
+                messages: total,
+                bytes: total_bytes,
+                check,
+            });
+        }
+        Err(e) => eprintln!("doveadm import failed: {e}"),
+    }
+
+    print_table(
+        &results,
+        total,
+        total_bytes,
+        &format!("{}, median of {runs} runs", spec_summary(n, huge, huge_mb)),
+    );
+    Ok(())
+}
+
+/// The run with the median wall time.
+fn median(runs: &mut [(f64, u64, f64)]) -> (f64, u64, f64) {
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    runs[runs.len() / 2]
+}
+
+fn spec_summary(n: usize, huge: usize, huge_mb: usize) -> String {
+    if huge > 0 {
+        format!("{n} messages + {huge} × {huge_mb} MB")
+    } else {
+        format!("{n} messages")
+    }
+}
+
+fn print_table(results: &[Measure], total: usize, bytes: u64, spec: &str) {
+    let base = results.first().map(|r| r.wall).unwrap_or(1.0);
+    println!(
+        "\nMailbox: {spec} ({total} messages, {:.1} MB), loopback Dovecot, fsync off\n",
+        bytes as f64 / 1e6
+    );
+    println!("| tool | wall (s) | messages/s | MB/s | peak RSS (MB) | CPU (s) | × offboard | check |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for r in results {
+        println!(
+            "| {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {} |",
+            r.tool,
+            r.wall,
+            r.messages as f64 / r.wall,
+            r.bytes as f64 / 1e6 / r.wall,
+            r.rss_kib as f64 / 1024.0,
+            r.cpu,
+            r.wall / base,
+            r.check
+        );
+    }
+}
