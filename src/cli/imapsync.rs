@@ -139,8 +139,9 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     let c1 = credentials(&o, Side::One, &user1)?;
     let c2 = credentials(&o, Side::Two, &user2)?;
     let rules = folder_rules(&o)?;
-    let mut s1 = login(&ep1, &c1, Side::One, &o).await?;
-    let s2 = login(&ep2, &c2, Side::Two, &o).await?;
+    // Both logins at once: a BlueMind login takes a few round trips and some server time.
+    let (s1, s2) = tokio::join!(login(&ep1, &c1, Side::One, &o), login(&ep2, &c2, Side::Two, &o));
+    let (mut s1, s2) = (s1?, s2?);
     if o.on("justlogin") {
         println!("Host1 {host1}: logged in as {user1}; capabilities: {}", caps(&s1));
         println!("Host2 {host2}: logged in as {user2}; capabilities: {}", caps(&s2));
@@ -200,10 +201,12 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         .clamp(1, 16);
     let mut workers = vec![(s1, s2)];
     if !opts.dry_run && !opts.just_folders {
-        for _ in 1..n_workers {
-            let a = login(&ep1, &c1, Side::One, &o).await?;
-            let b = login(&ep2, &c2, Side::Two, &o).await?;
-            workers.push((a, b));
+        let extra = (1..n_workers).map(|_| async {
+            let (a, b) = tokio::join!(login(&ep1, &c1, Side::One, &o), login(&ep2, &c2, Side::Two, &o));
+            Ok::<_, anyhow::Error>((a?, b?))
+        });
+        for pair in futures::future::join_all(extra).await {
+            workers.push(pair?);
         }
     }
     let result = crate::sync::run(&mut workers, &opts, state.as_mut(), &mut reporter).await;

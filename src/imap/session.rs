@@ -101,6 +101,8 @@ pub struct Session {
     user: String,
     capabilities: BTreeSet<String>,
     raw_tag: u32,
+    /// The tag of an APPEND whose literal is being streamed.
+    streaming: Option<async_imap::imap_proto::RequestId>,
 }
 
 impl std::fmt::Debug for Session {
@@ -133,6 +135,7 @@ impl Session {
             user: creds.user.clone(),
             capabilities: caps,
             raw_tag: 0,
+            streaming: None,
         };
         // Capabilities change after login (RFC 3501 §6.2.3): ask again.
         session.refresh_capabilities().await?;
@@ -635,16 +638,138 @@ impl Session {
     /// `UID FETCH set (UID BODY.PEEK[])`, every response kept whole: the caller bounds the
     /// set by a byte budget. The bodies stay in async-imap's buffers (no second copy).
     pub async fn fetch_bodies(&mut self, set: &str) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
+        self.fetch_with(set, "(UID BODY.PEEK[])").await
+    }
+
+    /// `UID FETCH uid (UID BODY.PEEK[]<offset.len>)`: a slice of a message, for streaming
+    /// messages too big to hold. Empty when `offset` is past the end.
+    pub async fn fetch_body_part(
+        &mut self,
+        uid: u32,
+        offset: u64,
+        len: u64,
+    ) -> Result<async_imap::types::Fetch, ImapError> {
+        let query = format!("(UID BODY.PEEK[]<{offset}.{len}>)");
+        let mut got = Self::fetch_with(self, &uid.to_string(), &query).await?;
+        got.retain(|f| f.uid == Some(uid));
+        got.pop()
+            .ok_or_else(|| self.protocol("UID FETCH", format!("no answer for UID {uid}")))
+    }
+
+    async fn fetch_with(
+        &mut self,
+        set: &str,
+        query: &str,
+    ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
         let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let fut = async {
-            let stream = self.inner.uid_fetch(set, "(UID BODY.PEEK[])").await?;
+            let stream = self.inner.uid_fetch(set, query).await?;
             stream.try_collect::<Vec<_>>().await
         };
         let r = tokio::time::timeout(timeout, fut)
             .await
             .map_err(|_| endpoint.timeout("UID FETCH", timeout))?;
         r.map_err(|e| self.command_error("UID FETCH", e))
+    }
+
+    /// Starts an APPEND of exactly `size` bytes that the caller writes in pieces with
+    /// [`Session::append_write`] and ends with [`Session::append_finish`]. Once started, the
+    /// literal must be completed or the connection dropped: IMAP cannot cancel it.
+    pub async fn append_start(
+        &mut self,
+        wire_name: &str,
+        flags: &[String],
+        internal_date: Option<&str>,
+        size: u64,
+    ) -> Result<(), ImapError> {
+        let mailbox = self.quote_arg("APPEND", wire_name)?;
+        let literal_plus = self.has_capability("LITERAL+");
+        let mut cmd = format!("APPEND {mailbox} ({})", flags.join(" "));
+        if let Some(date) = internal_date {
+            cmd.push_str(&format!(" \"{date}\""));
+        }
+        cmd.push_str(&format!(" {{{size}{}}}", if literal_plus { "+" } else { "" }));
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let fut = async {
+            let tag = self.inner.run_command(&cmd).await?;
+            if !literal_plus {
+                loop {
+                    let Some(resp) = self.inner.read_response().await? else {
+                        return Err(async_imap::error::Error::ConnectionLost);
+                    };
+                    match resp.parsed() {
+                        Response::Continue { .. } => break,
+                        Response::Done { tag: t, outcome, .. } if *t == tag => {
+                            return Err(async_imap::error::Error::No(append_refusal(outcome)));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Ok(tag)
+        };
+        let tag = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
+        self.streaming = Some(tag.map_err(|e| self.command_error("APPEND", e))?);
+        Ok(())
+    }
+
+    /// Writes the next piece of a started APPEND.
+    pub async fn append_write(&mut self, chunk: &[u8]) -> Result<(), ImapError> {
+        let endpoint = self.endpoint.clone();
+        self.inner
+            .get_mut()
+            .write_all(chunk)
+            .await
+            .map_err(|e| io_error(&endpoint, "APPEND", e))
+    }
+
+    /// Ends a started APPEND and reads its outcome (APPENDUID when offered).
+    pub async fn append_finish(&mut self) -> Result<Option<(u32, u32)>, ImapError> {
+        use async_imap::imap_proto::ResponseCode;
+        use async_imap::imap_proto::rfc4315::UidSetMember;
+        let Some(tag) = self.streaming.take() else {
+            return Err(self.protocol(
+                "APPEND",
+                "internal error: no APPEND in progress, please report".into(),
+            ));
+        };
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let fut = async {
+            write_literal(self.inner.get_mut(), &[]).await?;
+            loop {
+                let Some(resp) = self.inner.read_response().await? else {
+                    return Err(async_imap::error::Error::ConnectionLost);
+                };
+                if let Response::Done {
+                    tag: t,
+                    status,
+                    outcome,
+                } = resp.parsed()
+                    && *t == tag
+                {
+                    return match status {
+                        Status::Ok => Ok(match &outcome.code {
+                            Some(ResponseCode::AppendUid(v, uids)) => match uids.first() {
+                                Some(UidSetMember::Uid(u)) => Some((*v, *u)),
+                                _ => None,
+                            },
+                            _ => None,
+                        }),
+                        Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
+                        _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
+                    };
+                }
+            }
+        };
+        let r = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
+        r.map_err(|e| self.command_error("APPEND", e))
     }
 
     /// LOGOUT; errors are ignored (the server may close first, which is fine).

@@ -256,6 +256,38 @@ impl Store for Session {
             .collect())
     }
 
+    async fn fetch_body_part(&mut self, uid: Uid, offset: u64, len: u64) -> Result<Body, StoreError> {
+        let f = Session::fetch_body_part(self, uid, offset, len)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Fetch))?;
+        Ok(Box::new(FetchedBody(f)))
+    }
+
+    async fn append_start(
+        &mut self,
+        folder: &str,
+        flags: &[String],
+        date: Option<&str>,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        Session::append_start(self, folder, flags, date, size)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Append))
+    }
+
+    async fn append_write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        // A failure in the middle of a literal leaves the connection unusable.
+        Session::append_write(self, chunk)
+            .await
+            .map_err(|e| StoreError::new(FailureScope::Account, FailureKind::Connection, e))
+    }
+
+    async fn append_finish(&mut self) -> Result<Option<(u32, Uid)>, StoreError> {
+        Session::append_finish(self)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Append))
+    }
+
     async fn append(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError> {
         Session::append(self, folder, msg.flags, msg.internal_date, msg.body)
             .await

@@ -183,6 +183,22 @@ pub trait Store {
         folder: &str,
         msgs: &[NewMessage<'_>],
     ) -> Result<Vec<Result<Option<(u32, Uid)>, StoreError>>, StoreError>;
+    /// Bytes `[offset, offset + len)` of a message of the examined folder (shorter at the end,
+    /// empty past it): big messages travel in pieces and are never held whole.
+    async fn fetch_body_part(&mut self, uid: Uid, offset: u64, len: u64) -> Result<Body, StoreError>;
+    /// Starts appending a message of exactly `size` bytes, written with `append_write`. Once
+    /// started it must be finished, or the connection given up (scope `Account`).
+    async fn append_start(
+        &mut self,
+        folder: &str,
+        flags: &[String],
+        date: Option<&str>,
+        size: u64,
+    ) -> Result<(), StoreError>;
+    /// Writes the next piece of a started append.
+    async fn append_write(&mut self, chunk: &[u8]) -> Result<(), StoreError>;
+    /// Completes a started append.
+    async fn append_finish(&mut self) -> Result<Option<(u32, Uid)>, StoreError>;
     /// Appends a message; returns `(UIDVALIDITY, UID)` when the server reports it (UIDPLUS).
     async fn append(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError>;
 }

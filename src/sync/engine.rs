@@ -480,7 +480,27 @@ async fn copy_messages<S: Store, D: Store>(
     shared: &Shared<'_>,
     fr: &mut FolderReport,
 ) -> Result<(), Stop> {
-    let batches = batches(todo);
+    // Messages over the batch budget are streamed one by one, never held whole.
+    let (big, small): (Vec<&MessageMeta>, Vec<&MessageMeta>) =
+        todo.iter().partition(|m| m.size > BATCH_BYTES);
+    for meta in big {
+        match stream_one(src, dst, m, meta).await? {
+            Ok(uid) => copied_one(shared, fr, m, source_validity, meta, meta.size, uid)?,
+            Err(e) => {
+                shared
+                    .reporter
+                    .borrow_mut()
+                    .message_failed(&m.source_utf8, meta.uid, &e);
+                fr.fail(MessageFailure {
+                    folder: m.source_utf8.clone(),
+                    uid: meta.uid,
+                    kind: e.kind,
+                    message: e.message,
+                });
+            }
+        }
+    }
+    let batches = batches(&small);
     let Some(first) = batches.first() else {
         return Ok(());
     };
@@ -543,24 +563,15 @@ async fn copy_messages<S: Store, D: Store>(
         let outcomes = appended.map_err(|e| side(e, false))?;
         for ((meta, body), outcome) in present.iter().zip(outcomes) {
             match outcome {
-                Ok(uid) => {
-                    let len = body.bytes().len() as u64;
-                    fr.copied += 1;
-                    fr.bytes_copied += len;
-                    shared.reporter.borrow_mut().message_copied(len);
-                    if let Some(s) = shared.state.borrow_mut().as_deref_mut() {
-                        let (dv, du) = uid.unwrap_or((0, 0));
-                        let r = CopyRecord {
-                            sf: m.source.clone(),
-                            sv: source_validity,
-                            su: meta.uid,
-                            df: m.dest.clone(),
-                            dv,
-                            du,
-                        };
-                        s.record(r).map_err(|e| Stop::Run(e.into()))?;
-                    }
-                }
+                Ok(uid) => copied_one(
+                    shared,
+                    fr,
+                    m,
+                    source_validity,
+                    meta,
+                    body.bytes().len() as u64,
+                    uid,
+                )?,
                 Err(e) if e.scope == FailureScope::Account => return Err(side(e, false)),
                 Err(e) => {
                     shared
@@ -579,4 +590,118 @@ async fn copy_messages<S: Store, D: Store>(
         fetched = prefetched.unwrap_or(Ok(Vec::new()));
     }
     Ok(())
+}
+
+/// Counts and journals one copied message.
+fn copied_one(
+    shared: &Shared<'_>,
+    fr: &mut FolderReport,
+    m: &FolderMapping,
+    source_validity: u32,
+    meta: &MessageMeta,
+    len: u64,
+    uid: Option<(u32, Uid)>,
+) -> Result<(), Stop> {
+    fr.copied += 1;
+    fr.bytes_copied += len;
+    shared.reporter.borrow_mut().message_copied(len);
+    if let Some(s) = shared.state.borrow_mut().as_deref_mut() {
+        let (dv, du) = uid.unwrap_or((0, 0));
+        let r = CopyRecord {
+            sf: m.source.clone(),
+            sv: source_validity,
+            su: meta.uid,
+            df: m.dest.clone(),
+            dv,
+            du,
+        };
+        s.record(r).map_err(|e| Stop::Run(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Pieces of a streamed message.
+const CHUNK: u64 = 1 << 20;
+
+/// Streams one big message from source to destination in `CHUNK` pieces. The outer error
+/// stops the run (a literal cut in the middle leaves the destination connection unusable);
+/// the inner one is this message's failure.
+async fn stream_one<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    m: &FolderMapping,
+    meta: &MessageMeta,
+) -> Result<Result<Option<(u32, Uid)>, StoreError>, Stop> {
+    let size = meta.size;
+    // The literal's length is announced first, so RFC822.SIZE must be the exact length:
+    // reading 2 bytes at size-1 must give exactly 1. Otherwise take the whole-message path.
+    let tail = match src.fetch_body_part(meta.uid, size.saturating_sub(1), 2).await {
+        Ok(t) => t,
+        Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
+        Err(e) => return Ok(Err(e)),
+    };
+    if size == 0 || tail.bytes().len() != 1 {
+        let mut bodies = match src.fetch_bodies(&[meta.uid]).await {
+            Ok(b) => b,
+            Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some((_, body)) = bodies.pop() else {
+            return Ok(Err(StoreError::new(
+                FailureScope::Message,
+                FailureKind::Fetch,
+                "the message vanished from the source",
+            )));
+        };
+        let msg = NewMessage {
+            flags: &meta.flags,
+            internal_date: meta.internal_date.as_deref(),
+            body: body.bytes(),
+        };
+        let mut out = dst
+            .append_batch(&m.dest, &[msg])
+            .await
+            .map_err(|e| side(e, false))?;
+        return Ok(out.pop().unwrap_or(Ok(None)));
+    }
+    drop(tail);
+    match dst
+        .append_start(&m.dest, &meta.flags, meta.internal_date.as_deref(), size)
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if e.scope == FailureScope::Account => return Err(side(e, false)),
+        Err(e) => return Ok(Err(e)),
+    }
+    let mut offset = 0;
+    while offset < size {
+        let part = src
+            .fetch_body_part(meta.uid, offset, CHUNK.min(size - offset))
+            .await;
+        let part = match part {
+            Ok(p) if !p.bytes().is_empty() => p,
+            other => {
+                let why = match other {
+                    Err(e) => e.message,
+                    Ok(_) => "the source message ended early".to_string(),
+                };
+                let e = StoreError::new(
+                    FailureScope::Account,
+                    FailureKind::Connection,
+                    format!(
+                        "streaming UID {} of {} failed half-way ({why}); the destination connection was given up, a re-run resumes",
+                        meta.uid, m.source_utf8
+                    ),
+                );
+                return Err(side(e, false));
+            }
+        };
+        dst.append_write(part.bytes()).await.map_err(|e| side(e, false))?;
+        offset += part.bytes().len() as u64;
+    }
+    match dst.append_finish().await {
+        Ok(uid) => Ok(Ok(uid)),
+        Err(e) if e.scope == FailureScope::Account => Err(side(e, false)),
+        Err(e) => Ok(Err(e)),
+    }
 }

@@ -64,7 +64,7 @@ impl MailboxSpec {
     /// The benchmark mailbox: realistic sizes (most 2–20 KB, some 100 KB–2 MB).
     pub fn benchmark(seed: u64, messages: usize) -> Self {
         MailboxSpec {
-            medium_share: 0.04,
+            medium_share: 0.03,
             duplicates: 0,
             ..Self::leaver(seed, messages)
         }
