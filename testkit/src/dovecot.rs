@@ -650,3 +650,29 @@ service imap-login {{
         fsync = if v.fsync { "optimized" } else { "never" },
     )
 }
+
+/// The BlueMind double hands minted keys and new passwords to the IMAP server, as BlueMind
+/// does for its own IMAP endpoint.
+impl bluemind_api::fake::CredentialSink for Dovecot {
+    fn key_added(&self, email: &str, key: &str) {
+        if let Err(e) = self.add_api_key(email, key) {
+            eprintln!("testkit: cannot add API key for {email}: {e}");
+        }
+    }
+    fn key_removed(&self, email: &str, key: &str) {
+        if let Err(e) = self.remove_api_key(email, key) {
+            eprintln!("testkit: cannot remove API key for {email}: {e}");
+        }
+    }
+    fn password_set(&self, email: &str, password: &str) {
+        let known = self.password(email).is_some();
+        let r = if known {
+            self.set_password(email, password)
+        } else {
+            self.add_user(email, password)
+        };
+        if let Err(e) = r {
+            eprintln!("testkit: cannot set password for {email}: {e}");
+        }
+    }
+}

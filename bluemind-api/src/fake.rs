@@ -1,0 +1,998 @@
+//! A stateful BlueMind double: the same paths, JSON shapes, status codes and quirks as the
+//! real server (see `shared/bluemind-api.md`), on 127.0.0.1 and a free port, in memory.
+//!
+//! It runs on its own thread and runtime, so sync tests, async tests and subprocesses can all
+//! use it; it stops when dropped. Tests read and change its state in-process through
+//! [`FakeBlueMind::state`], and can force a route to fail ([`State::faults`]). Minted API keys
+//! and set passwords are handed to a [`CredentialSink`] — the Dovecot harness, so a key
+//! minted here is at once a valid IMAP password there.
+
+use crate::model::{AccessControlEntry, ContainerQuery, ContainerSubscription, Email, Verb};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Where minted keys and new passwords go (the IMAP server of the tests).
+pub trait CredentialSink: Send + Sync {
+    /// `key` is now a valid IMAP password of `email`.
+    fn key_added(&self, email: &str, key: &str);
+    /// `key` no longer works for `email`.
+    fn key_removed(&self, email: &str, key: &str);
+    /// `email`'s password is now `password`.
+    fn password_set(&self, email: &str, password: &str);
+}
+
+/// A domain.
+#[derive(Debug, Clone)]
+pub struct FakeDomain {
+    /// Technical uid (`<hex>.internal`), also its name.
+    pub uid: String,
+    /// DNS names.
+    pub aliases: Vec<String>,
+}
+
+/// A user.
+#[derive(Debug, Clone)]
+pub struct FakeUser {
+    /// Uid (UUID-like).
+    pub uid: String,
+    /// Domain uid.
+    pub domain: String,
+    /// Login (local part).
+    pub login: String,
+    /// Display name.
+    pub display_name: String,
+    /// Password.
+    pub password: String,
+    /// Addresses (first = default).
+    pub emails: Vec<String>,
+    /// Suspended.
+    pub archived: bool,
+    /// Roles: `admin` (domain admin), `sudo`, `systemManagement` (admin0).
+    pub roles: Vec<String>,
+    /// Fields the double does not interpret, kept across updates.
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// A group.
+#[derive(Debug, Clone)]
+pub struct FakeGroup {
+    /// Uid.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// Member user uids.
+    pub members: Vec<String>,
+}
+
+/// A mailshare.
+#[derive(Debug, Clone)]
+pub struct FakeMailshare {
+    /// Uid.
+    pub uid: String,
+    /// Domain uid.
+    pub domain: String,
+    /// Name.
+    pub name: String,
+}
+
+/// An API key.
+#[derive(Debug, Clone)]
+pub struct FakeKey {
+    /// The key.
+    pub sid: String,
+    /// Label.
+    pub display_name: String,
+    /// Owner uid.
+    pub subject: String,
+}
+
+/// Everything the double knows. Public so tests can set up and assert.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Domains (admin0's `global.virt` is implicit).
+    pub domains: Vec<FakeDomain>,
+    /// Users, admin0 included.
+    pub users: Vec<FakeUser>,
+    /// Groups.
+    pub groups: Vec<FakeGroup>,
+    /// Mailshares.
+    pub mailshares: Vec<FakeMailshare>,
+    /// ACLs by container uid, as stored.
+    pub acls: HashMap<String, Vec<AccessControlEntry>>,
+    /// API keys.
+    pub keys: Vec<FakeKey>,
+    /// Sessions: key → user uid.
+    pub sessions: HashMap<String, String>,
+    /// Sessions built from API keys; BlueMind keeps them after the key is deleted until a
+    /// logout with the key.
+    pub key_sessions: HashMap<String, String>,
+    /// Subscriptions by user uid.
+    pub subscriptions: HashMap<String, Vec<ContainerSubscription>>,
+    /// Mail filters by mailbox uid.
+    pub filters: HashMap<String, Value>,
+    /// Reserve su to admin0 (the behaviour reported on BlueMind 5.7).
+    pub su_global_only: bool,
+    /// Forced failures: route name (e.g. `"su"`, `"acl_put"`) → HTTP status.
+    pub faults: HashMap<String, u16>,
+    /// Every request as `METHOD path?query`, for tests (bodies and headers are not kept).
+    pub requests: Vec<String>,
+    sink: Option<Arc<dyn CredentialSink>>,
+}
+
+impl std::fmt::Debug for dyn CredentialSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialSink")
+    }
+}
+
+/// The admin0 login and password of every fixture.
+pub const ADMIN0: (&str, &str) = ("admin0@global.virt", "admin0-pass");
+/// Domain uid of the scenario (technical, as BlueMind's install wizard makes them).
+pub const DOMAIN_UID: &str = "19d43481671.internal";
+/// DNS name of the scenario's domain.
+pub const DOMAIN: &str = "bluemind.loc";
+
+impl State {
+    /// The offboarding scenario: bertrand (leaver) and nathalie (successor) in a domain with
+    /// a technical uid and the alias `bluemind.loc`; a domain admin without `sudo`; a group
+    /// `compta-team` holding bertrand; mailshares `compta` (shared with the group), `projets`
+    /// (shared with bertrand directly, Write, and with a third person), `rh` (not shared with
+    /// him); hélène's mailbox shared with bertrand (Read).
+    pub fn scenario() -> Self {
+        let mut s = State {
+            domains: vec![FakeDomain {
+                uid: DOMAIN_UID.into(),
+                aliases: vec![DOMAIN.into()],
+            }],
+            ..Default::default()
+        };
+        let user = |uid: &str, domain: &str, login: &str, name: &str, pw: &str, roles: &[&str]| FakeUser {
+            uid: uid.into(),
+            domain: domain.into(),
+            login: login.into(),
+            display_name: name.into(),
+            password: pw.into(),
+            emails: if domain == "global.virt" {
+                vec![]
+            } else {
+                vec![format!("{login}@{DOMAIN}")]
+            },
+            archived: false,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            extra: serde_json::Map::new(),
+        };
+        s.users = vec![
+            user(
+                "admin0_global.virt",
+                "global.virt",
+                "admin0",
+                "admin0",
+                ADMIN0.1,
+                &["systemManagement"],
+            ),
+            user(
+                "B3F1C2A0-0001-4ED2-997C-4A4F39933D18",
+                DOMAIN_UID,
+                "bertrand",
+                "Bertrand Dupré",
+                "8ertranD",
+                &[],
+            ),
+            user(
+                "A7E2D3B1-0002-4ED2-997C-4A4F39933D18",
+                DOMAIN_UID,
+                "nathalie",
+                "Nathalie Martin",
+                "Nathali3",
+                &[],
+            ),
+            user(
+                "C9D4E5F6-0003-4ED2-997C-4A4F39933D18",
+                DOMAIN_UID,
+                "helene",
+                "Hélène Petit",
+                "H3lene!",
+                &[],
+            ),
+            user(
+                "D1E2F3A4-0004-4ED2-997C-4A4F39933D18",
+                DOMAIN_UID,
+                "dadmin",
+                "Domain Admin",
+                "Dadm1n",
+                &["admin"],
+            ),
+        ];
+        s.groups = vec![FakeGroup {
+            uid: "group-compta-team".into(),
+            name: "compta-team".into(),
+            members: vec!["B3F1C2A0-0001-4ED2-997C-4A4F39933D18".into()],
+        }];
+        for name in ["compta", "projets", "rh"] {
+            s.mailshares.push(FakeMailshare {
+                uid: format!("mailshare-{name}"),
+                domain: DOMAIN_UID.into(),
+                name: name.into(),
+            });
+        }
+        let ace = |subject: &str, verb: Verb| AccessControlEntry {
+            subject: subject.into(),
+            verb,
+        };
+        s.acls.insert(
+            "mailbox:acls-mailshare-compta".into(),
+            vec![ace("group-compta-team", Verb::Read)],
+        );
+        s.acls.insert(
+            "mailbox:acls-mailshare-projets".into(),
+            vec![
+                ace("B3F1C2A0-0001-4ED2-997C-4A4F39933D18", Verb::Write),
+                ace("C9D4E5F6-0003-4ED2-997C-4A4F39933D18", Verb::All),
+            ],
+        );
+        s.acls.insert(
+            "mailbox:acls-mailshare-rh".into(),
+            vec![ace("C9D4E5F6-0003-4ED2-997C-4A4F39933D18", Verb::All)],
+        );
+        s.acls.insert(
+            "mailbox:acls-C9D4E5F6-0003-4ED2-997C-4A4F39933D18".into(),
+            vec![ace("B3F1C2A0-0001-4ED2-997C-4A4F39933D18", Verb::Read)],
+        );
+        s
+    }
+
+    /// A user by uid.
+    pub fn user(&self, uid: &str) -> Option<&FakeUser> {
+        self.users.iter().find(|u| u.uid == uid)
+    }
+
+    /// A user by login (local part) in the scenario's domain.
+    pub fn user_by_login(&self, login: &str) -> Option<&FakeUser> {
+        self.users
+            .iter()
+            .find(|u| u.login == login && u.domain != "global.virt")
+    }
+
+    /// Creates an API key for `subject` directly (for fixtures: admin keys for the tests).
+    pub fn mint_key(&mut self, subject: &str, display_name: &str) -> String {
+        let sid = uuid::Uuid::new_v4().to_string();
+        self.keys.push(FakeKey {
+            sid: sid.clone(),
+            display_name: display_name.into(),
+            subject: subject.into(),
+        });
+        if let (Some(sink), Some(email)) = (&self.sink, self.user(subject).and_then(|u| u.emails.first())) {
+            sink.key_added(email, &sid);
+        }
+        sid
+    }
+
+    fn domain_of(&self, name: &str) -> Option<&FakeDomain> {
+        self.domains
+            .iter()
+            .find(|d| d.uid == name || d.aliases.iter().any(|a| a == name))
+    }
+
+    fn is_global_admin(&self, uid: &str) -> bool {
+        self.user(uid)
+            .is_some_and(|u| u.roles.iter().any(|r| r == "systemManagement"))
+    }
+
+    fn is_domain_admin(&self, uid: &str, domain: &str) -> bool {
+        self.is_global_admin(uid)
+            || self
+                .user(uid)
+                .is_some_and(|u| u.domain == domain && u.roles.iter().any(|r| r == "admin"))
+    }
+
+    fn groups_of(&self, uid: &str) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == uid))
+            .map(|g| g.uid.clone())
+            .collect()
+    }
+
+    fn resolve_login(&self, login: &str) -> Option<&FakeUser> {
+        let (local, domain) = login.split_once('@').unwrap_or((login, "global.virt"));
+        if domain == "global.virt" {
+            return self
+                .users
+                .iter()
+                .find(|u| u.domain == "global.virt" && u.login == local);
+        }
+        let d = self.domain_of(domain)?;
+        if domain == d.uid {
+            self.users.iter().find(|u| u.domain == d.uid && u.login == local)
+        } else {
+            self.users
+                .iter()
+                .find(|u| u.domain == d.uid && u.emails.iter().any(|e| e == login))
+        }
+    }
+
+    fn new_session(&mut self, uid: &str) -> String {
+        let sid = uuid::Uuid::new_v4().to_string();
+        self.sessions.insert(sid.clone(), uid.to_string());
+        sid
+    }
+
+    fn login_response(&self, u: &FakeUser, key: &str) -> Value {
+        json!({
+            "status": "Ok", "message": null, "authKey": key,
+            "latd": format!("{}@{}", u.login, u.domain),
+            "authUser": { "uid": u.uid, "domainUid": u.domain, "displayName": u.display_name,
+                          "roles": u.roles, "rolesByOU": {}, "settings": {}, "value": user_value(u) }
+        })
+    }
+}
+
+fn user_value(u: &FakeUser) -> Value {
+    let emails: Vec<Email> = u
+        .emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Email {
+            address: e.clone(),
+            all_aliases: false,
+            is_default: i == 0,
+        })
+        .collect();
+    let mut v = json!({
+        "login": u.login, "password": null, "emails": emails, "archived": u.archived, "hidden": false,
+        "system": false, "routing": "internal", "accountType": "FULL", "quota": null,
+        "contactInfos": {"identification": {"formatedName": {"value": u.display_name}}}, "properties": {},
+    });
+    if let Value::Object(map) = &mut v {
+        for (k, val) in &u.extra {
+            map.insert(k.clone(), val.clone());
+        }
+    }
+    v
+}
+
+fn item(uid: &str, name: &str, value: Value) -> Value {
+    json!({"uid": uid, "internalId": 1, "version": 1, "displayName": name, "externalId": null, "flags": [], "value": value})
+}
+
+fn fault(status: u16, code: Option<&str>, message: &str) -> Response {
+    let mut body = json!({"errorType": "ServerFault", "message": message});
+    if let Some(c) = code {
+        body["errorCode"] = json!(c);
+    }
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+fn ok_json(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn ok_empty() -> Response {
+    StatusCode::OK.into_response()
+}
+
+fn query_map(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The running double.
+pub struct FakeBlueMind {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    admin_key: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeBlueMind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeBlueMind")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeBlueMind {
+    /// Starts the double with `state` on 127.0.0.1 and a free port. An API key of admin0 is
+    /// minted for the tests ([`FakeBlueMind::admin_key`]).
+    pub fn start(mut state: State, sink: Option<Arc<dyn CredentialSink>>) -> std::io::Result<Self> {
+        state.sink = sink;
+        let admin_key = state.mint_key("admin0_global.virt", "tests");
+        let state = Arc::new(Mutex::new(state));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("fake-bluemind".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                    return;
+                };
+                rt.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let app = axum::Router::new().fallback(
+                        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                            let st = shared.clone();
+                            async move { handle(&st, method, uri, headers, body) }
+                        },
+                    );
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            })?;
+        Ok(FakeBlueMind {
+            addr,
+            state,
+            admin_key,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Base URL (`http://127.0.0.1:port`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// An API key of admin0.
+    pub fn admin_key(&self) -> SecretString {
+        SecretString::from(self.admin_key.clone())
+    }
+
+    /// The state, for set-up and assertions.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for FakeBlueMind {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let mut s = st.lock().unwrap_or_else(|e| e.into_inner());
+    s.requests.push(format!(
+        "{method} {}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
+    ));
+    let path = uri.path().trim_end_matches('/').to_string();
+    let Some(rest) = path.strip_prefix("/api") else {
+        return fault(404, Some("NOT_FOUND"), "no such route");
+    };
+    let seg: Vec<String> = rest.split('/').filter(|p| !p.is_empty()).map(decode).collect();
+    let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
+    let q = query_map(&uri);
+    let route = route_name(&method, &seg);
+    if let Some(status) = s.faults.get(route).copied() {
+        return fault(status, Some("FAILURE"), &format!("injected fault on {route}"));
+    }
+    if route == "login" {
+        return login(&mut s, &q, &headers, &body);
+    }
+    // Every other route needs a valid key.
+    let key = headers
+        .get("X-BM-ApiKey")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| q.get("apikey").cloned());
+    let caller = key.as_deref().and_then(|k| {
+        s.sessions
+            .get(k)
+            .cloned()
+            .or_else(|| s.key_sessions.get(k).cloned())
+            .or_else(|| s.keys.iter().find(|x| x.sid == k).map(|x| x.subject.clone()))
+    });
+    let (Some(key), Some(caller)) = (key, caller) else {
+        return fault(
+            401,
+            Some("AUTHENTICATION_FAIL"),
+            "invalid accesstoken: session id is not valid",
+        );
+    };
+    if s.keys.iter().any(|k| k.sid == key) {
+        s.key_sessions.insert(key.clone(), caller.clone());
+    }
+    let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match (route, seg.as_slice()) {
+        ("su", _) => su(&mut s, &caller, &q),
+        ("logout", _) => {
+            s.sessions.remove(&key);
+            s.key_sessions.remove(&key);
+            ok_empty()
+        }
+        ("ping", _) => ok_empty(),
+        ("current_user", _) => match s.user(&caller) {
+            Some(u) => ok_json(s.login_response(u, "")["authUser"].clone()),
+            None => fault(401, Some("AUTHENTICATION_FAIL"), "no user"),
+        },
+        ("domain_lookup", _) => {
+            let name = q.get("name").cloned().unwrap_or_default();
+            match s.domain_of(&name).cloned() {
+                None => no_content(),
+                Some(d)
+                    if !s.is_domain_admin(&caller, &d.uid)
+                        && s.user(&caller).is_none_or(|u| u.domain != d.uid) =>
+                {
+                    fault(403, Some("PERMISSION_DENIED"), "not an admin of this domain")
+                }
+                Some(d) => ok_json(item(
+                    &d.uid,
+                    &d.uid,
+                    json!({"name": d.uid, "label": d.uid, "aliases": d.aliases, "defaultAlias": d.aliases.first(), "global": false, "properties": {}}),
+                )),
+            }
+        }
+        ("user_by_login" | "user_by_email" | "user_complete", [_, d, _, ..]) => {
+            let d = d.to_string();
+            let found = match seg.as_slice() {
+                [_, _, "byLogin", login] => {
+                    let local = login.split('@').next().unwrap_or("");
+                    s.users.iter().find(|u| u.domain == d && u.login == local)
+                }
+                [_, _, "byEmail", email] => s
+                    .users
+                    .iter()
+                    .find(|u| u.domain == d && u.emails.iter().any(|e| e == email)),
+                [_, _, uid, "complete"] => s.users.iter().find(|u| u.domain == d && u.uid == *uid),
+                _ => None,
+            }
+            .cloned();
+            let allowed = s.is_domain_admin(&caller, &d) || found.as_ref().is_some_and(|u| u.uid == caller);
+            if !allowed {
+                return fault(403, Some("PERMISSION_DENIED"), "manageUser required");
+            }
+            match found {
+                Some(u) => ok_json(item(&u.uid, &u.display_name, user_value(&u))),
+                None => no_content(),
+            }
+        }
+        ("user_update", [_, d, uid]) => {
+            let (d, uid) = (d.to_string(), uid.to_string());
+            if !s.is_domain_admin(&caller, &d) {
+                return fault(403, Some("PERMISSION_DENIED"), "manageUser required");
+            }
+            let emails: Vec<String> = json_body["emails"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e["address"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if s.users
+                .iter()
+                .any(|o| o.uid != uid && o.emails.iter().any(|e| emails.contains(e)))
+            {
+                return fault(500, Some("ALREADY_EXISTS"), "At least one email is already used");
+            }
+            let Some(u) = s.users.iter_mut().find(|u| u.uid == uid && u.domain == d) else {
+                return fault(404, Some("NOT_FOUND"), "no such user");
+            };
+            u.archived = json_body["archived"].as_bool().unwrap_or(false);
+            u.emails = emails;
+            if let Value::Object(map) = &json_body {
+                for (k, v) in map {
+                    if !["login", "password", "emails", "archived"].contains(&k.as_str()) {
+                        u.extra.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            ok_empty()
+        }
+        ("set_password", [_, d, uid, _]) => {
+            let (d, uid) = (d.to_string(), uid.to_string());
+            if !s.is_domain_admin(&caller, &d) && caller != uid {
+                return fault(403, Some("PERMISSION_DENIED"), "manageUserPassword required");
+            }
+            let Some(pw) = json_body["newPassword"].as_str().map(str::to_string) else {
+                return fault(500, Some("INVALID_PARAMETER"), "newPassword missing");
+            };
+            let sink = s.sink.clone();
+            let Some(u) = s.users.iter_mut().find(|u| u.uid == uid) else {
+                return fault(404, Some("NOT_FOUND"), "no such user");
+            };
+            u.password = pw.clone();
+            if let (Some(sink), Some(email)) = (sink, u.emails.first()) {
+                sink.password_set(email, &pw);
+            }
+            ok_empty()
+        }
+        ("key_create", _) => {
+            let name = q.get("displayName").cloned().unwrap_or_default();
+            if name.is_empty() {
+                return fault(500, None, "API key display name cannot be empty");
+            }
+            let sid = s.mint_key(&caller, &name);
+            let domain = s.user(&caller).map(|u| u.domain.clone()).unwrap_or_default();
+            ok_json(json!({"sid": sid, "displayName": name, "subject": caller, "domainUid": domain}))
+        }
+        ("key_list", _) => {
+            let domain = s.user(&caller).map(|u| u.domain.clone()).unwrap_or_default();
+            let keys: Vec<Value> = s.keys.iter().filter(|k| k.subject == caller)
+                .map(|k| json!({"sid": k.sid, "displayName": k.display_name, "subject": k.subject, "domainUid": domain})).collect();
+            ok_json(Value::Array(keys))
+        }
+        ("key_delete", [_, _, sid]) => {
+            // Only the owner's keys go; anyone else gets 200 and nothing happens.
+            let sid = sid.to_string();
+            if let Some(pos) = s.keys.iter().position(|k| k.sid == sid && k.subject == caller) {
+                let k = s.keys.remove(pos);
+                if let (Some(sink), Some(email)) =
+                    (s.sink.clone(), s.user(&k.subject).and_then(|u| u.emails.first()))
+                {
+                    sink.key_removed(email, &k.sid);
+                }
+            }
+            ok_empty()
+        }
+        ("list_for_user", _) => {
+            let d = q.get("domainUid").cloned().unwrap_or_default();
+            let user = q.get("userUid").cloned().unwrap_or_default();
+            if !s.is_domain_admin(&caller, &d) {
+                return fault(
+                    500,
+                    Some("FORBIDDEN"),
+                    "You have to be domain admin to call this method",
+                );
+            }
+            let query: ContainerQuery = serde_json::from_value(json_body).unwrap_or_default();
+            ok_json(Value::Array(list_for_user(&s, &d, &user, &query)))
+        }
+        ("acl_get", [_, _, container, _]) => {
+            let c = container.to_string();
+            if !can_manage(&s, &caller, &c) {
+                return fault(403, Some("PERMISSION_DENIED"), "Manage required");
+            }
+            ok_json(json!(s.acls.get(&c).cloned().unwrap_or_default()))
+        }
+        ("acl_put", [_, _, container, _]) => {
+            let c = container.to_string();
+            if !can_manage(&s, &caller, &c) {
+                return fault(403, Some("PERMISSION_DENIED"), "Manage required");
+            }
+            let Some(list) = json_body.as_array() else {
+                return fault(500, Some("FAILURE"), "body required");
+            };
+            let mut acl = Vec::new();
+            for e in list {
+                let (Some(subject), Some(verb)) =
+                    (e["subject"].as_str(), e.get("verb").filter(|v| !v.is_null()))
+                else {
+                    return fault(500, Some("FAILURE"), "null verb or subject");
+                };
+                let verb: Verb = serde_json::from_value(verb.clone()).unwrap_or(Verb::Unknown);
+                if c.starts_with("mailbox:acls-") && s.domains.iter().any(|d| d.uid == subject) {
+                    return fault(
+                        500,
+                        Some("FORBIDDEN"),
+                        "Public sharing for user mailbox is forbidden",
+                    );
+                }
+                acl.push(AccessControlEntry {
+                    subject: subject.into(),
+                    verb,
+                });
+            }
+            // Compacted on store, as BlueMind 5: one entry per (subject, verb).
+            let mut seen = HashSet::new();
+            acl.retain(|e| seen.insert((e.subject.clone(), e.verb)));
+            s.acls.insert(c, acl);
+            ok_empty()
+        }
+        ("dir_entry", [_, d, _, uid]) => {
+            let (d, uid) = (d.to_string(), uid.to_string());
+            if let Some(u) = s.users.iter().find(|u| u.uid == uid && u.domain == d) {
+                return ok_json(
+                    json!({"entryUid": u.uid, "kind": "USER", "displayName": u.display_name, "email": u.emails.first(),
+                    "path": format!("{d}/users/{uid}"), "archived": u.archived, "hidden": false, "system": false}),
+                );
+            }
+            if let Some(m) = s.mailshares.iter().find(|m| m.uid == uid) {
+                return ok_json(
+                    json!({"entryUid": m.uid, "kind": "MAILSHARE", "displayName": m.name, "email": format!("{}@{DOMAIN}", m.name),
+                    "path": format!("{d}/mailshares/{uid}"), "archived": false, "hidden": false, "system": false}),
+                );
+            }
+            if let Some(g) = s.groups.iter().find(|g| g.uid == uid) {
+                return ok_json(
+                    json!({"entryUid": g.uid, "kind": "GROUP", "displayName": g.name, "email": null,
+                    "path": format!("{d}/groups/{uid}"), "archived": false, "hidden": false, "system": false}),
+                );
+            }
+            no_content()
+        }
+        ("mailshares", [_, d, _]) => {
+            let d = d.to_string();
+            let list: Vec<Value> = s.mailshares.iter().filter(|m| m.domain == d)
+                .map(|m| item(&m.uid, &m.name, json!({"name": m.name, "emails": [{"address": format!("{}@{DOMAIN}", m.name), "isDefault": true, "allAliases": false}], "routing": "internal", "archived": false}))).collect();
+            ok_json(Value::Array(list))
+        }
+        ("subscriptions" | "subscribe" | "unsubscribe", [_, d, _, subject, ..]) => {
+            let (d, subject) = (d.to_string(), subject.to_string());
+            if !s.is_domain_admin(&caller, &d) && caller != subject {
+                return fault(403, Some("PERMISSION_DENIED"), "manageUserSubscriptions required");
+            }
+            match route {
+                "subscriptions" => {
+                    let list: Vec<Value> = s.subscriptions.get(&subject).cloned().unwrap_or_default().iter().map(|c| {
+                        let owner = c.container_uid.trim_start_matches("mailbox:acls-");
+                        json!({"containerUid": c.container_uid, "containerType": "mailboxacl", "owner": owner, "name": owner,
+                               "offlineSync": c.offline_sync, "automount": c.automount, "defaultContainer": true})
+                    }).collect();
+                    ok_json(Value::Array(list))
+                }
+                "subscribe" => {
+                    let subs: Vec<ContainerSubscription> =
+                        serde_json::from_value(json_body).unwrap_or_default();
+                    let mine = s.subscriptions.entry(subject).or_default();
+                    for sub in subs {
+                        if !mine.iter().any(|m| m.container_uid == sub.container_uid) {
+                            mine.push(sub);
+                        }
+                    }
+                    ok_empty()
+                }
+                _ => {
+                    let uids: Vec<String> = serde_json::from_value(json_body).unwrap_or_default();
+                    s.subscriptions
+                        .entry(subject)
+                        .or_default()
+                        .retain(|m| !uids.contains(&m.container_uid));
+                    ok_empty()
+                }
+            }
+        }
+        ("filter_get" | "filter_set", [_, d, mailbox, _]) => {
+            let (d, mailbox) = (d.to_string(), mailbox.to_string());
+            if !s.is_domain_admin(&caller, &d) && caller != mailbox {
+                return fault(403, Some("PERMISSION_DENIED"), "not allowed");
+            }
+            if route == "filter_get" {
+                let default = json!({"rules": [], "forwarding": {"enabled": false, "localCopy": true, "emails": []},
+                    "vacation": {"enabled": false, "start": null, "end": null, "text": null, "textHtml": null, "subject": null}});
+                ok_json(s.filters.get(&mailbox).cloned().unwrap_or(default))
+            } else {
+                s.filters.insert(mailbox, json_body);
+                ok_empty()
+            }
+        }
+        _ => fault(
+            404,
+            Some("NOT_FOUND"),
+            &format!("the double has no route {method} {path}"),
+        ),
+    }
+}
+
+fn route_name(method: &Method, seg: &[&str]) -> &'static str {
+    match (method.as_str(), seg) {
+        ("POST", ["auth", "login"]) => "login",
+        ("POST", ["auth", "_su"]) => "su",
+        ("POST", ["auth", "logout"]) => "logout",
+        ("GET", ["auth", "ping"]) => "ping",
+        ("GET", ["auth"]) => "current_user",
+        ("GET", ["domains", "_lookup"]) => "domain_lookup",
+        ("GET", ["users", _, "byLogin", _]) => "user_by_login",
+        ("GET", ["users", _, "byEmail", _]) => "user_by_email",
+        ("GET", ["users", _, "subscriptions", _]) => "subscriptions",
+        ("POST", ["users", _, "subscriptions", _, "_subscribe"]) => "subscribe",
+        ("POST", ["users", _, "subscriptions", _, "_unsubscribe"]) => "unsubscribe",
+        ("GET", ["users", _, _, "complete"]) => "user_complete",
+        ("POST", ["users", _, _, "password_"]) => "set_password",
+        ("POST", ["users", _, _]) => "user_update",
+        ("PUT", ["auth", "keys"]) => "key_create",
+        ("GET", ["auth", "keys"]) => "key_list",
+        ("DELETE", ["auth", "keys", _]) => "key_delete",
+        ("POST", ["containers", "_manage", "_listforuser"]) => "list_for_user",
+        ("GET", ["containers", "_manage", _, "_acl"]) => "acl_get",
+        ("PUT" | "POST", ["containers", "_manage", _, "_acl"]) => "acl_put",
+        ("GET", ["directory", _, "entry-uid", _]) => "dir_entry",
+        ("GET", ["mailshares", _, "_complete"]) => "mailshares",
+        ("GET", ["mailboxes", _, _, "_filter"]) => "filter_get",
+        ("POST", ["mailboxes", _, _, "_filter"]) => "filter_set",
+        _ => "unknown",
+    }
+}
+
+fn login(s: &mut State, q: &HashMap<String, String>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let bad = |m: &str| {
+        ok_json(json!({"status": "Bad", "message": m, "authKey": null, "latd": null, "authUser": null}))
+    };
+    let text_plain = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/plain"));
+    let password = if text_plain {
+        String::from_utf8_lossy(body).into_owned()
+    } else {
+        serde_json::from_slice::<String>(body).unwrap_or_default()
+    };
+    let login = q.get("login").cloned().unwrap_or_default();
+    if login.is_empty() || password.is_empty() {
+        return bad("empty login or password");
+    }
+    let Some(u) = s.resolve_login(&login).cloned() else {
+        return bad("authentication failed");
+    };
+    let valid = u.password == password
+        || s.keys.iter().any(|k| k.subject == u.uid && k.sid == password)
+        || s.sessions.get(&password) == Some(&u.uid);
+    if !valid || u.archived {
+        return bad("authentication failed");
+    }
+    let key = s.new_session(&u.uid);
+    ok_json(s.login_response(&u, &key))
+}
+
+fn su(s: &mut State, caller: &str, q: &HashMap<String, String>) -> Response {
+    let login = q.get("login").cloned().unwrap_or_default();
+    let Some((local, domain)) = login.split_once('@') else {
+        return fault(500, None, "java.util.NoSuchElementException");
+    };
+    if s.su_global_only && !s.is_global_admin(caller) {
+        return ok_json(
+            json!({"status": "Bad", "message": "Only token from global domain are allowed to do this."}),
+        );
+    }
+    let Some(d) = s.domain_of(domain).cloned() else {
+        return ok_json(json!({"status": "Bad", "message": "domain not found"}));
+    };
+    // The target is looked up with the caller's own rights: an admin role in the domain.
+    if !s.is_domain_admin(caller, &d.uid) {
+        return fault(
+            403,
+            Some("PERMISSION_DENIED"),
+            "not allowed to look up users of this domain",
+        );
+    }
+    let Some(target) = s
+        .users
+        .iter()
+        .find(|u| u.domain == d.uid && u.login == local)
+        .cloned()
+    else {
+        return ok_json(json!({"status": "Bad", "message": "user not found"}));
+    };
+    if target.archived {
+        return ok_json(json!({"status": "Bad", "message": "user is archived"}));
+    }
+    let has_sudo = s.is_global_admin(caller)
+        || s.user(caller)
+            .is_some_and(|u| u.roles.iter().any(|r| r == "sudo"));
+    if !has_sudo {
+        return fault(403, Some("PERMISSION_DENIED"), "sudo role required");
+    }
+    let key = s.new_session(&target.uid);
+    ok_json(s.login_response(&target, &key))
+}
+
+fn can_manage(s: &State, caller: &str, container: &str) -> bool {
+    let owner = container.trim_start_matches("mailbox:acls-");
+    if owner == caller || s.is_global_admin(caller) {
+        return true;
+    }
+    let domain = s.user(owner).map(|u| u.domain.clone()).or_else(|| {
+        s.mailshares
+            .iter()
+            .find(|m| m.uid == owner)
+            .map(|m| m.domain.clone())
+    });
+    domain.is_some_and(|d| s.is_domain_admin(caller, &d))
+        || s.acls.get(container).is_some_and(|acl| {
+            acl.iter()
+                .any(|e| e.subject == caller && e.verb.implies(Verb::Manage))
+        })
+}
+
+fn list_for_user(s: &State, domain: &str, user: &str, q: &ContainerQuery) -> Vec<Value> {
+    let mut subjects = vec![user.to_string(), domain.to_string()];
+    subjects.extend(s.groups_of(user));
+    let wanted = q.verb.clone().unwrap_or_default();
+    let mut owners: Vec<(String, String)> = s
+        .users
+        .iter()
+        .filter(|u| u.domain == domain)
+        .map(|u| (u.uid.clone(), u.display_name.clone()))
+        .collect();
+    owners.extend(
+        s.mailshares
+            .iter()
+            .filter(|m| m.domain == domain)
+            .map(|m| (m.uid.clone(), m.name.clone())),
+    );
+    let mut out = Vec::new();
+    for (owner, name) in owners {
+        let uid = format!("mailbox:acls-{owner}");
+        let verbs: Vec<Verb> = if owner == user {
+            vec![Verb::All]
+        } else {
+            s.acls
+                .get(&uid)
+                .map(|acl| {
+                    acl.iter()
+                        .filter(|e| subjects.contains(&e.subject))
+                        .map(|e| e.verb)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if verbs.is_empty()
+            || (!wanted.is_empty() && !verbs.iter().any(|v| wanted.iter().any(|w| v.implies(*w))))
+        {
+            continue;
+        }
+        out.push(json!({"uid": uid, "name": name, "owner": owner, "type": "mailboxacl", "domainUid": domain,
+            "ownerDisplayname": name, "verbs": verbs, "defaultContainer": true, "readOnly": false, "offlineSync": false}));
+    }
+    out
+}
