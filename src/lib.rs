@@ -20,3 +20,4 @@ pub mod config;
 pub mod imap;
 pub mod store;
 pub mod sync;
+pub mod workflow;

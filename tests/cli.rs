@@ -25,16 +25,52 @@ fn help_and_version() {
 }
 
 #[test]
-fn unbuilt_commands_say_so_with_their_own_code() {
-    for args in [vec!["bertrand", "--to", "nathalie"], vec!["login"]] {
-        offboard()
-            .args(&args)
-            .assert()
-            .code(69)
-            .stderr(predicate::str::contains(
-                "not built in this version yet; nothing was done",
-            ));
-    }
+fn missing_configuration_is_exit_78_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    offboard()
+        .args(["bertrand", "--to", "nathalie", "--config"])
+        .arg(&empty)
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("no BlueMind URL").and(predicate::str::contains("--bluemind-url")));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[bluemind]\nurl = \"https://x\"\napi_key = \"in-a-file-by-mistake\"\n",
+    )
+    .unwrap();
+    offboard()
+        .args(["bertrand", "--to", "nathalie", "--config"])
+        .arg(&bad)
+        .assert()
+        .code(78)
+        .stderr(
+            predicate::str::contains("unknown field")
+                .and(predicate::str::contains("in-a-file-by-mistake").not()),
+        );
+    // A key file others can read is refused.
+    let key = dir.path().join("key");
+    std::fs::write(&key, "k").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[bluemind]\nurl = \"http://127.0.0.1:9\"\ndomain = \"x\"\nkey_file = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    offboard()
+        .env_remove("OFFBOARD_ADMIN_KEY")
+        .args(["bertrand", "--to", "nathalie", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(78)
+        .stderr(predicate::str::contains("chmod 600"));
 }
 
 #[test]

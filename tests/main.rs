@@ -7,3 +7,4 @@ mod harness;
 mod imap_session;
 mod imapsync_compat;
 mod support;
+mod workflow;

@@ -118,10 +118,13 @@ pub struct State {
     pub filters: HashMap<String, Value>,
     /// Reserve su to admin0 (the behaviour reported on BlueMind 5.7).
     pub su_global_only: bool,
-    /// Forced failures: route name (e.g. `"su"`, `"acl_put"`) → HTTP status.
+    /// Forced failures: route name (e.g. `"su"`, `"acl_put"`) → HTTP status; `"su:<login>"`
+    /// refuses su to that one user.
     pub faults: HashMap<String, u16>,
     /// Every request as `METHOD path?query`, for tests (bodies and headers are not kept).
     pub requests: Vec<String>,
+    /// Every key ever minted (subject, sid), deleted ones included, for tests.
+    pub minted: Vec<(String, String)>,
     sink: Option<Arc<dyn CredentialSink>>,
 }
 
@@ -267,6 +270,7 @@ impl State {
             display_name: display_name.into(),
             subject: subject.into(),
         });
+        self.minted.push((subject.to_string(), sid.clone()));
         if let (Some(sink), Some(email)) = (&self.sink, self.user(subject).and_then(|u| u.emails.first())) {
             sink.key_added(email, &sid);
         }
@@ -317,10 +321,23 @@ impl State {
         }
     }
 
+    /// A session; like BlueMind, its id is also a valid IMAP password of the user until logout.
     fn new_session(&mut self, uid: &str) -> String {
         let sid = uuid::Uuid::new_v4().to_string();
         self.sessions.insert(sid.clone(), uid.to_string());
+        if let (Some(sink), Some(email)) = (&self.sink, self.user(uid).and_then(|u| u.emails.first())) {
+            sink.key_added(email, &sid);
+        }
         sid
+    }
+
+    fn end_session(&mut self, sid: &str) {
+        if let Some(uid) = self.sessions.remove(sid)
+            && let (Some(sink), Some(email)) = (&self.sink, self.user(&uid).and_then(|u| u.emails.first()))
+        {
+            sink.key_removed(email, sid);
+        }
+        self.key_sessions.remove(sid);
     }
 
     fn login_response(&self, u: &FakeUser, key: &str) -> Value {
@@ -566,8 +583,7 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
     match (route, seg.as_slice()) {
         ("su", _) => su(&mut s, &caller, &q),
         ("logout", _) => {
-            s.sessions.remove(&key);
-            s.key_sessions.remove(&key);
+            s.end_session(&key);
             ok_empty()
         }
         ("ping", _) => ok_empty(),
@@ -923,6 +939,13 @@ fn su(s: &mut State, caller: &str, q: &HashMap<String, String>) -> Response {
     else {
         return ok_json(json!({"status": "Bad", "message": "user not found"}));
     };
+    if let Some(status) = s.faults.get(&format!("su:{local}")).copied() {
+        return fault(
+            status,
+            Some("PERMISSION_DENIED"),
+            "su refused for this user (injected)",
+        );
+    }
     if target.archived {
         return ok_json(json!({"status": "Bad", "message": "user is archived"}));
     }

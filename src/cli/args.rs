@@ -37,6 +37,60 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Config file (TOML; default: $OFFBOARD_CONFIG, else ~/.config/offboard/config.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Name of the folder created in the successor's mailbox (default: the leaver's display
+    /// name; `{display_name}`, `{login}`, `{email}` are replaced).
+    #[arg(long, value_name = "NAME")]
+    pub folder: Option<String>,
+
+    /// Also leave out folders matching this regex (raw folder names; repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Vec<String>,
+
+    /// If BlueMind refuses to open a session as the leaver, reset the leaver's password to a
+    /// random one (reported, never shown) instead of stopping.
+    #[arg(long)]
+    pub reset_password: bool,
+
+    /// BlueMind URL (overrides [bluemind] url).
+    #[arg(long, value_name = "URL")]
+    pub bluemind_url: Option<String>,
+
+    /// Mail domain (overrides [bluemind] domain).
+    #[arg(long, value_name = "NAME")]
+    pub domain: Option<String>,
+
+    /// IMAP host (overrides [imap] host; default: the BlueMind host).
+    #[arg(long, value_name = "HOST")]
+    pub imap_host: Option<String>,
+
+    /// IMAP port (overrides [imap] port).
+    #[arg(long, value_name = "PORT")]
+    pub imap_port: Option<u16>,
+
+    /// IMAP transport security (overrides [imap] tls).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub imap_tls: Option<TlsMode>,
+
+    /// Trust this CA (PEM) for BlueMind and IMAP, besides the system store.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Accept any certificate, for BlueMind and IMAP (not recommended).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// IMAP connection pairs copying in parallel.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Where the copy journal and the run journals live.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// Log more (-v: info, -vv: debug, -vvv: trace); secrets are never logged.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -51,8 +105,19 @@ pub enum Command {
     /// Check an IMAP account: connect, log in, and show capabilities, namespaces and folders
     /// (raw wire name beside the UTF-8 name, to write --include/--exclude regexes).
     Probe(ProbeArgs),
-    /// Store the BlueMind admin API key in the OS keyring (asked without echo).
-    Login,
+    /// Store the BlueMind admin API key (asked without echo, checked against the server) in a
+    /// file only you can read: ~/.config/offboard/admin-key.
+    Login {
+        /// BlueMind URL (else from the config file).
+        #[arg(long, value_name = "URL")]
+        bluemind_url: Option<String>,
+        /// Config file.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Trust this CA (PEM).
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+    },
     /// Run an imapsync command line unchanged: `offboard imapsync --host1 … --host2 …`.
     #[command(disable_help_flag = true)]
     Imapsync {

@@ -33,6 +33,26 @@ pub enum Exit {
     Internal = 70,
     /// `--subfolder1` names a folder host1 does not have.
     SubfolderMissing = 21,
+    /// BlueMind refused the admin API key (or there is none).
+    AdminKey = 30,
+    /// The domain is unknown to BlueMind.
+    DomainUnknown = 31,
+    /// The leaver or the successor is unknown.
+    UserUnknown = 32,
+    /// The leaver and the successor are the same user.
+    SameUser = 33,
+    /// The leaver or the successor is suspended.
+    UserSuspended = 34,
+    /// BlueMind refused a session as the leaver or the successor (su).
+    SuRefused = 35,
+    /// Changes need confirmation: no terminal and no `--yes` (nothing was changed).
+    NeedsConfirmation = 36,
+    /// Some grants could not be made or verified (listed in the report).
+    GrantsFailed = 37,
+    /// BlueMind could not be reached or answered with an error.
+    BlueMind = 38,
+    /// The configuration is incomplete or invalid.
+    Config = 78,
     /// host1 could not be reached (imapsync mode).
     ConnectionHost1 = 101,
     /// host2 could not be reached (imapsync mode).
@@ -109,6 +129,37 @@ pub fn classify_imap(e: &ImapError) -> Exit {
     }
 }
 
+/// The exit code of a BlueMind failure.
+pub fn classify_api(e: &bluemind_api::ApiError) -> Exit {
+    match e {
+        bluemind_api::ApiError::Unauthorized { .. } => Exit::AdminKey,
+        bluemind_api::ApiError::Transport { .. } if e.is_certificate() => Exit::Tls,
+        bluemind_api::ApiError::Config(_) => Exit::Config,
+        _ => Exit::BlueMind,
+    }
+}
+
+/// The exit code of a workflow failure.
+pub fn classify_workflow(e: &crate::workflow::WorkflowError) -> Exit {
+    use crate::workflow::WorkflowError as W;
+    match e {
+        W::AdminKeyRefused => Exit::AdminKey,
+        W::Api(a) => classify_api(a),
+        W::DomainUnknown(_) => Exit::DomainUnknown,
+        W::UserUnknown { .. } => Exit::UserUnknown,
+        W::SameUser(_) => Exit::SameUser,
+        W::Suspended { .. } => Exit::UserSuspended,
+        W::SuRefused { .. } => Exit::SuRefused,
+        W::Imap { source, .. } => classify_imap(source),
+        W::Sync(crate::sync::SyncError::Source(_) | crate::sync::SyncError::Destination(_)) => {
+            Exit::Connection
+        }
+        W::Sync(_) => Exit::CatchAll,
+        W::Journal { .. } => Exit::NoInput,
+        W::Interrupted => Exit::Signal,
+    }
+}
+
 /// Picks the exit code of an error by walking its causes for one we know.
 pub fn classify(err: &anyhow::Error) -> Exit {
     use crate::sync::SyncError;
@@ -121,8 +172,21 @@ pub fn classify(err: &anyhow::Error) -> Exit {
         if let Some(e) = cause.downcast_ref::<super::CliError>() {
             return e.exit;
         }
+        if let Some(e) = cause.downcast_ref::<crate::workflow::WorkflowError>() {
+            return classify_workflow(e);
+        }
         if let Some(e) = cause.downcast_ref::<ImapError>() {
             return classify_imap(e);
+        }
+        if cause.downcast_ref::<crate::config::file::ConfigError>().is_some()
+            || cause
+                .downcast_ref::<crate::config::secret::WorldReadable>()
+                .is_some()
+        {
+            return Exit::Config;
+        }
+        if let Some(e) = cause.downcast_ref::<bluemind_api::ApiError>() {
+            return classify_api(e);
         }
         if cause.downcast_ref::<SecretError>().is_some() {
             return Exit::NoInput;
@@ -152,11 +216,33 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         return Some(h);
     }
     err.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<crate::workflow::WorkflowError>() {
+            return workflow_hint(e);
+        }
         if let Some(e) = cause.downcast_ref::<ImapError>() {
             return e.hint();
         }
         cause
             .downcast_ref::<super::CliError>()
             .and_then(|e| e.hint.clone())
+    })
+}
+
+/// What to do about a workflow failure.
+pub fn workflow_hint(e: &crate::workflow::WorkflowError) -> Option<String> {
+    use crate::workflow::WorkflowError as W;
+    Some(match e {
+        W::AdminKeyRefused => "check the key: $OFFBOARD_ADMIN_KEY, [bluemind] key_file, or run `offboard login` again".into(),
+        W::DomainUnknown(_) => "give the mail domain as users' addresses spell it (--domain example.com)".into(),
+        W::UserUnknown { .. } => "give the login (bertrand) or an address (bertrand@example.com) of an existing user".into(),
+        W::SameUser(_) => "the successor must be another user".into(),
+        W::Suspended { .. } => "BlueMind refuses IMAP to suspended users: reactivate the user for the hand-over, then suspend again".into(),
+        W::SuRefused { role: "leaver", .. } => {
+            "grant the admin the Sudo role (or use admin0's key), or allow a reset of the leaver's password with --reset-password".into()
+        }
+        W::SuRefused { .. } => "grant the admin the Sudo role, or use admin0's key".into(),
+        W::Imap { source, .. } => return source.hint(),
+        W::Interrupted => "run the same command again: it resumes where it stopped".into(),
+        _ => return None,
     })
 }

@@ -5,6 +5,7 @@ pub mod args;
 pub mod exit;
 mod imapsync;
 pub mod imapsync_args;
+mod offboard;
 mod probe;
 mod summary;
 
@@ -71,18 +72,14 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Some(Command::Probe(args)) => probe::run(args).await,
-        Some(Command::Login) => Err(not_built("offboard login").into()),
+        Some(Command::Login {
+            bluemind_url,
+            config,
+            ca_file,
+        }) => offboard::login(bluemind_url, config, ca_file).await,
         Some(Command::Imapsync { args }) => imapsync::run(args).await,
-        None => Err(not_built("the offboarding run (offboard LEAVER --to SUCCESSOR)").into()),
+        None => offboard::run(cli).await,
     }
-}
-
-fn not_built(what: &str) -> CliError {
-    CliError::new(
-        Exit::NotImplemented,
-        format!("{what} is not built in this version yet; nothing was done"),
-    )
-    .hint("`offboard probe` and `offboard imapsync` work today; see the README for what each version offers")
 }
 
 /// Prints `error: …`, each cause under `Caused by:`, then the hint; returns the exit code.

@@ -1,3 +1,4 @@
 //! Settings and secret sources. Imports nothing of ours.
 
+pub mod file;
 pub mod secret;

@@ -45,6 +45,55 @@ pub fn secret_from_env(name: &str) -> Option<SecretString> {
     }
 }
 
+/// A key file others can read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path} can be read by other users (mode {mode:o}): run `chmod 600 {path}`")]
+pub struct WorldReadable {
+    /// The file.
+    pub path: PathBuf,
+    /// Its mode.
+    pub mode: u32,
+}
+
+/// Reads a key file, refusing it unless only its owner can read it (like ssh).
+pub fn read_private_file(path: &Path) -> Result<SecretString, anyhow::Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| SecretError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(WorldReadable {
+            path: path.to_path_buf(),
+            mode,
+        }
+        .into());
+    }
+    Ok(read_secret_file(path)?)
+}
+
+/// Writes a secret to a file only its owner can read (temp file, then rename).
+pub fn write_private_file(path: &Path, secret: &SecretString) -> std::io::Result<()> {
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(secret.expose_secret().as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

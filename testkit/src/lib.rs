@@ -10,6 +10,7 @@ pub mod dovecot;
 pub mod fill;
 pub mod mutf7;
 pub mod readback;
+pub mod sandbox;
 pub mod tls;
 pub mod wire;
 

@@ -79,7 +79,10 @@ pub fn snapshot(port: u16, login: &str) -> Result<MailboxSnapshot> {
     for resp in conn.command("LIST \"\" \"*\"")? {
         let (attributes, wire_name) = parse_list(&resp)?;
         let name = crate::mutf7::decode(&wire_name);
-        if name.starts_with("Autres utilisateurs/") || name.starts_with("Dossiers partagés/") {
+        if ["Autres utilisateurs", "Dossiers partagés"]
+            .iter()
+            .any(|p| name == *p || name.starts_with(&format!("{p}/")))
+        {
             continue;
         }
         let selectable = !attributes

@@ -1,0 +1,344 @@
+//! `offboard LEAVER --to SUCCESSOR` and `offboard login`: settings from config, environment
+//! and flags; the plan, the confirmation, the run, and its report for people or programs.
+
+use super::CliError;
+use super::args::{Cli, TlsMode};
+use super::exit::{self, Exit};
+use super::summary;
+use crate::config::file::{ConfigFile, config_dir, load};
+use crate::config::secret::{read_private_file, secret_from_env, write_private_file};
+use crate::imap::{Endpoint, Security, Timeouts, TlsSettings};
+use crate::workflow::{self, OffboardReport, Outcome, Settings};
+use bluemind_api::TlsOptions;
+use secrecy::SecretString;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+fn config_error(msg: impl Into<String>, hint: &str) -> anyhow::Error {
+    CliError::new(Exit::Config, msg).hint(hint).into()
+}
+
+fn host_of(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    if let Some(v6) = hostport.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6).to_string();
+    }
+    hostport.split(':').next().unwrap_or(hostport).to_string()
+}
+
+fn stored_key_path() -> Option<PathBuf> {
+    config_dir().map(|d| d.join("admin-key"))
+}
+
+/// The admin key: `$OFFBOARD_ADMIN_KEY`, else `[bluemind] key_file` (0600 only), else the
+/// file `offboard login` wrote. Never a command-line argument.
+fn admin_key(cfg: &ConfigFile) -> anyhow::Result<SecretString> {
+    if let Some(k) = secret_from_env("OFFBOARD_ADMIN_KEY") {
+        return Ok(k);
+    }
+    if let Some(f) = &cfg.bluemind.key_file {
+        return read_private_file(f);
+    }
+    if let Some(p) = stored_key_path().filter(|p| p.exists()) {
+        return read_private_file(&p);
+    }
+    Err(CliError::new(Exit::AdminKey, "no BlueMind admin API key")
+        .hint("run `offboard login`, set [bluemind] key_file in the config (mode 0600), or export OFFBOARD_ADMIN_KEY")
+        .into())
+}
+
+fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settings> {
+    let leaver = cli.leaver.clone().unwrap_or_default();
+    let successor = cli.to.clone().unwrap_or_default();
+    let url = cli
+        .bluemind_url
+        .clone()
+        .or(cfg.bluemind.url.clone())
+        .ok_or_else(|| {
+            config_error(
+                "no BlueMind URL",
+                "set [bluemind] url in the config file, or pass --bluemind-url https://bm.example.com",
+            )
+        })?;
+    let domain = cli
+        .domain
+        .clone()
+        .or(cfg.bluemind.domain.clone())
+        .or_else(|| leaver.split_once('@').map(|(_, d)| d.to_string()))
+        .ok_or_else(|| {
+            config_error(
+                "no mail domain",
+                "set [bluemind] domain, pass --domain, or give the leaver's address",
+            )
+        })?;
+    let api_tls = TlsOptions {
+        ca_file: cli.ca_file.clone().or(cfg.bluemind.ca_file.clone()),
+        insecure: cli.insecure || cfg.bluemind.insecure,
+        timeout: None,
+    };
+    let tls_mode = match cli.imap_tls {
+        Some(TlsMode::Implicit) => Security::Implicit,
+        Some(TlsMode::Starttls) => Security::StartTls,
+        Some(TlsMode::None) => Security::None,
+        None => match cfg.imap.tls.as_deref() {
+            None | Some("implicit") => Security::Implicit,
+            Some("starttls") => Security::StartTls,
+            Some("none") => Security::None,
+            Some(other) => {
+                return Err(config_error(
+                    format!("[imap] tls = {other:?}"),
+                    "use implicit, starttls or none",
+                ));
+            }
+        },
+    };
+    let host = cli
+        .imap_host
+        .clone()
+        .or(cfg.imap.host.clone())
+        .unwrap_or_else(|| host_of(&url));
+    let port = cli
+        .imap_port
+        .or(cfg.imap.port)
+        .unwrap_or(if tls_mode == Security::Implicit { 993 } else { 143 });
+    let imap_tls = TlsSettings {
+        ca_file: cli
+            .ca_file
+            .clone()
+            .or(cfg.imap.ca_file.clone())
+            .or(cfg.bluemind.ca_file.clone()),
+        insecure: cli.insecure || cfg.imap.insecure,
+    };
+    if api_tls.insecure || imap_tls.insecure {
+        eprintln!("warning: TLS certificates are not verified (--insecure)");
+    }
+    let imap = Endpoint::new(host, port, tls_mode, &imap_tls, Timeouts::default())?;
+    let state_dir = cli
+        .state_dir
+        .clone()
+        .or(cfg.copy.state_dir.clone())
+        .or_else(|| crate::sync::state::default_dir().and_then(|d| d.parent().map(PathBuf::from)))
+        .ok_or_else(|| config_error("no state directory", "set [copy] state_dir or --state-dir"))?;
+    let mut excludes = cfg.copy.exclude.clone();
+    excludes.extend(cli.exclude.iter().cloned());
+    let run_id = format!(
+        "{}-{:04x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id() & 0xffff
+    );
+    Ok(Settings {
+        leaver,
+        successor,
+        bluemind_url: url,
+        domain,
+        api_tls,
+        admin_key: admin_key(cfg)?,
+        imap,
+        folder_template: cli
+            .folder
+            .clone()
+            .or(cfg.copy.folder.clone())
+            .unwrap_or_else(|| "{display_name}".into()),
+        excludes,
+        dry_run,
+        reset_password: cli.reset_password,
+        workers: cli.workers.or(cfg.copy.workers).unwrap_or(2).clamp(1, 16),
+        state_dir,
+        run_id,
+    })
+}
+
+async fn execute(s: &Settings, json: bool) -> Outcome {
+    let mut printer = summary::Printer::new(!json);
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    workflow::run(s, &mut printer, interrupt).await
+}
+
+/// The exit code of a finished run.
+fn exit_of(o: &Outcome) -> Exit {
+    if let Some(e) = &o.error {
+        return exit::classify_workflow(e);
+    }
+    if let Some(c) = &o.report.copy {
+        let e = summary::exit_for(c);
+        if e != Exit::Ok {
+            return e;
+        }
+    }
+    if o.report.grants.iter().any(|g| g.status == "failed") {
+        return Exit::GrantsFailed;
+    }
+    Exit::Ok
+}
+
+pub(super) async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let (cfg, _) = load(cli.config.as_deref())?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if cli.dry_run || !cli.yes {
+        let plan_settings = settings(&cli, &cfg, true)?;
+        let plan = execute(&plan_settings, cli.json).await;
+        let code = exit_of(&plan);
+        if cli.dry_run || plan.error.is_some() || code != Exit::Ok {
+            return finish(&plan, cli.json, code);
+        }
+        if !interactive {
+            print_report(&plan.report, cli.json, None);
+            return Err(
+                CliError::new(Exit::NeedsConfirmation, "this is the plan; nothing was changed")
+                    .hint("run again with --yes to carry it out (no terminal to confirm on)")
+                    .into(),
+            );
+        }
+        print_report(&plan.report, false, None);
+        eprint!("\nCarry out this plan? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "oui" | "o") {
+            eprintln!("Nothing was changed.");
+            return Ok(Exit::Ok);
+        }
+    }
+    let s = settings(&cli, &cfg, false)?;
+    let outcome = execute(&s, cli.json).await;
+    let code = exit_of(&outcome);
+    finish(&outcome, cli.json, code)
+}
+
+fn finish(o: &Outcome, json: bool, code: Exit) -> anyhow::Result<Exit> {
+    print_report(&o.report, json, Some(code));
+    let Some(e) = &o.error else { return Ok(code) };
+    // The error and its causes in one message; the report (JSON or human) is already out.
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    let mut c = CliError::new(code, message);
+    c.hint = exit::workflow_hint(e);
+    Err(c.into())
+}
+
+fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
+    if json {
+        let mut doc = serde_json::to_value(r).unwrap_or_default();
+        if let (Some(c), Some(obj)) = (code, doc.as_object_mut()) {
+            obj.insert("exit_code".into(), serde_json::json!(c.code()));
+        }
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return;
+    }
+    let who = |p: &Option<workflow::PersonReport>| {
+        p.as_ref()
+            .map(|p| format!("{} ({} <{}>)", p.login, p.display_name, p.email))
+            .unwrap_or_else(|| "?".into())
+    };
+    println!();
+    println!(
+        "{} {} → {}{}",
+        if r.dry_run { "Plan:" } else { "Offboarded:" },
+        who(&r.leaver),
+        who(&r.successor),
+        r.domain
+            .as_ref()
+            .map(|d| format!(", domain {d}"))
+            .unwrap_or_default()
+    );
+    if let Some(f) = &r.folder {
+        println!("  Mail goes to the folder {f:?} of the successor's mailbox");
+    }
+    let c = &r.credentials;
+    println!(
+        "  Credentials: {} ({} key(s) minted, {} deleted, {} left by earlier runs deleted{})",
+        c.method,
+        c.keys_minted,
+        c.keys_deleted,
+        c.leftover_keys_deleted,
+        if c.leaver_password_reset {
+            "; the leaver's password was RESET"
+        } else {
+            ""
+        }
+    );
+    if let Some(copy) = &r.copy {
+        let failed = copy.failures().count();
+        println!(
+            "  Copy: {} folders, {} messages found, {} {} ({:.1} MB), {} already there, {} failed",
+            copy.folders.len(),
+            copy.found(),
+            copy.copied(),
+            if r.dry_run { "to copy" } else { "copied" },
+            copy.bytes_copied() as f64 / 1e6,
+            copy.already(),
+            failed
+        );
+        for f in copy.failures() {
+            println!("    failed: {}, UID {}: {}", f.folder, f.uid, f.message);
+        }
+    }
+    if !r.grants.is_empty() {
+        println!("  Shared mailboxes for the successor:");
+        for g in &r.grants {
+            println!(
+                "    {} ({}): {} — rights before [{}], after [{}]{}{}",
+                g.mailbox,
+                g.kind,
+                g.status,
+                g.before.join(", "),
+                g.after.join(", "),
+                if g.subscribed { ", subscribed" } else { "" },
+                g.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default()
+            );
+        }
+    }
+    for s in r.steps.iter().filter(|s| s.status != "ok") {
+        println!("  Step {} failed: {}", s.name, s.error.as_deref().unwrap_or(""));
+    }
+    let nothing =
+        r.copy.as_ref().is_some_and(|c| c.copied() == 0) && r.grants.iter().all(|g| g.status == "already");
+    if !r.dry_run && nothing && r.steps.iter().all(|s| s.status == "ok") {
+        println!("  Nothing left to do: the hand-over was already complete.");
+    }
+    println!("  Run {} took {:.1} s", r.run_id, r.duration_secs);
+}
+
+/// `offboard login`: asks for the admin key without echo, checks it, stores it 0600.
+pub(super) async fn login(
+    url: Option<String>,
+    config: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+) -> anyhow::Result<Exit> {
+    let (cfg, _) = load(config.as_deref())?;
+    let url = url
+        .or(cfg.bluemind.url.clone())
+        .ok_or_else(|| config_error("no BlueMind URL", "pass --bluemind-url or set [bluemind] url"))?;
+    let key = match secret_from_env("OFFBOARD_ADMIN_KEY") {
+        Some(k) => k,
+        None => SecretString::from(
+            rpassword::prompt_password("BlueMind admin API key: ").map_err(|e| {
+                CliError::new(Exit::Usage, format!("cannot read the key: {e}")).hint("run it on a terminal")
+            })?,
+        ),
+    };
+    let tls = TlsOptions {
+        ca_file: ca_file.or(cfg.bluemind.ca_file.clone()),
+        insecure: cfg.bluemind.insecure,
+        timeout: None,
+    };
+    let client = bluemind_api::Client::new(&url, key.clone(), &tls)?;
+    let me = client.current_user().await?;
+    let path = stored_key_path()
+        .ok_or_else(|| config_error("no config directory", "set $HOME or $XDG_CONFIG_HOME"))?;
+    write_private_file(&path, &key)
+        .map_err(|e| CliError::new(Exit::NoInput, format!("cannot write {}: {e}", path.display())))?;
+    eprintln!(
+        "Key of {} checked and stored in {} (mode 0600). The OS keyring is not used yet: keep this file private.",
+        me.value.as_ref().map(|u| u.login.clone()).unwrap_or(me.uid),
+        path.display()
+    );
+    Ok(Exit::Ok)
+}

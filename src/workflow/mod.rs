@@ -1,0 +1,297 @@
+//! The offboarding: hand a leaver's mailbox to a successor without knowing either password.
+//!
+//! Steps, each planned before it is applied (the dry run is the plan): preflight (admin key,
+//! domain, both users, IMAP, su), credentials (a su session per user, then a named API key
+//! minted with it; a password reset of the leaver only on explicit request), copy (the sync
+//! engine, into a subfolder of the successor's mailbox), grants (read access to the shared
+//! mailboxes the leaver could read, merged into each ACL and verified), cleanup (keys deleted
+//! and sessions closed — on success, failure or Ctrl-C — and keys left by a crashed run).
+//! Imports `bluemind-api`, `sync`, `imap` (to open stores) and `config`; prints nothing.
+
+mod credentials;
+mod grants;
+mod preflight;
+pub mod report;
+
+pub use report::{GrantReport, OffboardReport, PersonReport, StepReport};
+
+use crate::imap::{AuthMechanism, Credentials, Endpoint, ImapError, Session};
+use crate::sync::{FolderRules, Reporter, SyncError, SyncOptions, SyncState};
+use bluemind_api::{ApiError, Client, TlsOptions};
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Everything a run needs, resolved from config, environment and flags.
+#[derive(Debug)]
+pub struct Settings {
+    /// The leaver: login or address.
+    pub leaver: String,
+    /// The successor: login or address.
+    pub successor: String,
+    /// BlueMind base URL.
+    pub bluemind_url: String,
+    /// The mail domain (DNS name or alias).
+    pub domain: String,
+    /// TLS for the REST API.
+    pub api_tls: TlsOptions,
+    /// The admin API key.
+    pub admin_key: SecretString,
+    /// The IMAP server.
+    pub imap: Endpoint,
+    /// Destination folder name template: `{display_name}`, `{login}`, `{email}`.
+    pub folder_template: String,
+    /// Extra exclude regexes (raw wire names).
+    pub excludes: Vec<String>,
+    /// Plan only.
+    pub dry_run: bool,
+    /// If su is refused, reset the leaver's password to a random one instead of stopping.
+    pub reset_password: bool,
+    /// IMAP connection pairs.
+    pub workers: usize,
+    /// Where the copy journal and the run journal live.
+    pub state_dir: PathBuf,
+    /// This run's id (names the keys: `offboard <run-id>`).
+    pub run_id: String,
+}
+
+/// Why a run stopped. Each has its own exit code in the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The admin key does not work.
+    #[error("BlueMind refused the admin API key")]
+    AdminKeyRefused,
+    /// BlueMind cannot be reached or answered oddly.
+    #[error("BlueMind call failed")]
+    Api(#[from] ApiError),
+    /// The domain is not known to BlueMind.
+    #[error("BlueMind knows no domain named {0:?}")]
+    DomainUnknown(String),
+    /// A user is not known.
+    #[error("no user {name:?} in domain {domain} (the {role})")]
+    UserUnknown {
+        /// leaver / successor.
+        role: &'static str,
+        /// As given.
+        name: String,
+        /// Domain.
+        domain: String,
+    },
+    /// Leaver and successor are the same person.
+    #[error("the leaver and the successor are the same user ({0})")]
+    SameUser(String),
+    /// A user is suspended (archived): BlueMind refuses IMAP logins and su for them.
+    #[error("{role} {name} is suspended (archived) in BlueMind")]
+    Suspended {
+        /// leaver / successor.
+        role: &'static str,
+        /// Login.
+        name: String,
+    },
+    /// The admin may not open a session as the user.
+    #[error("BlueMind refused to open a session as the {role} {name}: {message}")]
+    SuRefused {
+        /// leaver / successor.
+        role: &'static str,
+        /// Login.
+        name: String,
+        /// BlueMind's words.
+        message: String,
+    },
+    /// The IMAP server cannot be used.
+    #[error("IMAP server {host} cannot be used")]
+    Imap {
+        /// Host.
+        host: String,
+        /// Cause.
+        #[source]
+        source: ImapError,
+    },
+    /// The copy stopped.
+    #[error("the copy stopped")]
+    Sync(#[from] SyncError),
+    /// The run journal or state cannot be written.
+    #[error("cannot write the run journal in {path}")]
+    Journal {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Interrupted (Ctrl-C); credentials were cleaned up.
+    #[error("interrupted; the keys were deleted, a re-run resumes")]
+    Interrupted,
+}
+
+/// The outcome of a run: the report, and the error that stopped it, if one did. Both are
+/// given, because a failed run still reports what it did (and what it cleaned up).
+#[derive(Debug)]
+pub struct Outcome {
+    /// What happened.
+    pub report: OffboardReport,
+    /// What stopped it.
+    pub error: Option<WorkflowError>,
+}
+
+/// Runs (or with `dry_run`, plans) the offboarding. `interrupt` resolves on Ctrl-C.
+pub async fn run(
+    s: &Settings,
+    reporter: &mut dyn Reporter,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> Outcome {
+    let mut report = OffboardReport::new(&s.run_id, s.dry_run);
+    let started = Instant::now();
+    let admin = match Client::new(&s.bluemind_url, s.admin_key.clone(), &s.api_tls) {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome {
+                report,
+                error: Some(e.into()),
+            };
+        }
+    };
+    let pre = match report.step("preflight", preflight::check(&admin, s)).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Outcome {
+                report,
+                error: Some(e),
+            };
+        }
+    };
+    report.domain = Some(pre.domain_name.clone());
+    report.leaver = Some(pre.leaver.clone());
+    report.successor = Some(pre.successor.clone());
+
+    let mut creds = credentials::Credentials::default();
+    let result = {
+        let work = main_steps(&admin, s, &pre, &mut creds, &mut report, reporter);
+        tokio::pin!(work);
+        tokio::pin!(interrupt);
+        tokio::select! {
+            r = &mut work => r,
+            _ = &mut interrupt => Err(WorkflowError::Interrupted),
+        }
+    };
+    // Always: keys deleted, sessions closed.
+    let cleanup = credentials::cleanup(&admin, &mut creds).await;
+    report.credentials = creds.summary();
+    report.push_step(
+        "cleanup",
+        cleanup.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        None,
+    );
+    report.duration_secs = started.elapsed().as_secs_f64();
+    let error = result.err().or(cleanup.err().map(WorkflowError::from));
+    if let Err(e) = report.write_journal(&s.state_dir) {
+        tracing::warn!("{e}");
+    }
+    Outcome { report, error }
+}
+
+async fn main_steps(
+    admin: &Client,
+    s: &Settings,
+    pre: &preflight::Preflight,
+    creds: &mut credentials::Credentials,
+    report: &mut OffboardReport,
+    reporter: &mut dyn Reporter,
+) -> Result<(), WorkflowError> {
+    report
+        .step("sessions", credentials::open_sessions(admin, s, pre, creds))
+        .await?;
+    report
+        .step("leftover keys", credentials::delete_leftovers(creds))
+        .await?;
+    if !s.dry_run {
+        report
+            .step("api keys", credentials::mint_keys(creds, &s.run_id))
+            .await?;
+    }
+
+    // Copy: the leaver's folders into a subfolder of the successor's mailbox.
+    let folder = folder_name(&s.folder_template, &pre.leaver);
+    report.folder = Some(folder.clone());
+    let mut rules = FolderRules::offboarding(&folder);
+    for e in &s.excludes {
+        rules
+            .exclude
+            .push(crate::sync::mapping::compile(e).map_err(|err| {
+                WorkflowError::Sync(SyncError::Mapping(crate::sync::mapping::MappingError {
+                    name: e.clone(),
+                    reason: err.to_string(),
+                }))
+            })?);
+    }
+    let opts = SyncOptions {
+        rules,
+        dry_run: s.dry_run,
+        now: chrono::Utc::now().timestamp(),
+        ..Default::default()
+    };
+    let (leaver_secret, successor_secret) = creds.imap_secrets()?;
+    let copy = async {
+        let n = if s.dry_run { 1 } else { s.workers.max(1) };
+        let mut workers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let a = imap_login(&s.imap, &pre.leaver.email, &leaver_secret).await?;
+            let b = imap_login(&s.imap, &pre.successor.email, &successor_secret).await?;
+            workers.push((a, b));
+        }
+        let mut state = if s.dry_run {
+            None
+        } else {
+            let id = crate::sync::state::pair_id(
+                &s.imap.host,
+                &pre.leaver.email,
+                &s.imap.host,
+                &pre.successor.email,
+            );
+            Some(SyncState::open(&s.state_dir.join("sync"), &id).map_err(|e| WorkflowError::Sync(e.into()))?)
+        };
+        let r = crate::sync::run(&mut workers, &opts, state.as_mut(), reporter).await;
+        for (a, b) in workers {
+            a.logout().await;
+            b.logout().await;
+        }
+        Ok::<_, WorkflowError>(r?)
+    };
+    let copied = report.step("copy", copy).await?;
+    report.copy = Some(copied);
+
+    let grants = report.step("grants", grants::apply(admin, s, pre)).await?;
+    report.grants = grants;
+    Ok(())
+}
+
+async fn imap_login(ep: &Endpoint, email: &str, secret: &SecretString) -> Result<Session, WorkflowError> {
+    let c = Credentials {
+        user: email.to_string(),
+        secret: secret.clone(),
+        mechanism: AuthMechanism::Auto,
+        authzid: None,
+    };
+    Session::connect(ep, &c)
+        .await
+        .map_err(|source| WorkflowError::Imap {
+            host: ep.host.clone(),
+            source,
+        })
+}
+
+/// The destination folder: the template with the leaver's names filled in. A `/` from a
+/// display name would create a hierarchy: it becomes `-`.
+pub fn folder_name(template: &str, leaver: &PersonReport) -> String {
+    let display = leaver.display_name.replace('/', "-");
+    let name = template
+        .replace("{display_name}", &display)
+        .replace("{login}", &leaver.login)
+        .replace("{email}", &leaver.email);
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        leaver.login.clone()
+    } else {
+        name
+    }
+}

@@ -1,0 +1,50 @@
+//! The sandbox: a local Dovecot and the BlueMind double seeded with the scenario (bertrand
+//! with a realistic mailbox, nathalie, mailshares shared with bertrand directly and through a
+//! group, one not shared), then `offboard bertrand --to nathalie` against it, report shown.
+//!
+//!     cargo run -p testkit --bin sandbox            # runs the hand-over and shows the report
+//!     cargo run -p testkit --bin sandbox -- --keep  # and keeps everything up for poking
+
+use anyhow::{Context, Result};
+use std::process::Command;
+
+fn main() -> Result<()> {
+    let keep = std::env::args().any(|a| a == "--keep");
+    // Build the offboard binary next to this one.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "-q", "-p", "offboard", "--bin", "offboard"])
+        .status()?;
+    anyhow::ensure!(status.success(), "cargo build of offboard failed");
+    let bin = std::env::current_exe()?
+        .parent()
+        .context("exe dir")?
+        .join("offboard");
+    eprintln!("Starting Dovecot and the BlueMind double, filling bertrand's mailbox…");
+    let sb = testkit::sandbox::Sandbox::start(400, Default::default())?;
+    eprintln!("Config: {}\n", sb.config.display());
+    for args in [&["--dry-run"][..], &["--yes"][..]] {
+        eprintln!("$ offboard bertrand --to nathalie {}", args.join(" "));
+        let st = Command::new(&bin)
+            .args(["--config"])
+            .arg(&sb.config)
+            .args(["bertrand", "--to", "nathalie"])
+            .args(args)
+            .status()?;
+        eprintln!("(exit code {})\n", st.code().unwrap_or(-1));
+    }
+    if keep {
+        eprintln!(
+            "Keeping the sandbox up (Ctrl-C to stop). BlueMind double: {}  IMAP: localhost:{} (TLS)",
+            sb.bluemind.url(),
+            sb.dovecot.imaps_port
+        );
+        eprintln!(
+            "Try: {} --config {} bertrand --to nathalie --json",
+            bin.display(),
+            sb.config.display()
+        );
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+    Ok(())
+}

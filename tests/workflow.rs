@@ -1,0 +1,433 @@
+//! `offboard LEAVER --to SUCCESSOR` end to end, against the BlueMind double and Dovecot.
+
+use assert_cmd::Command;
+use bluemind_api::{AccessControlEntry, Verb};
+use secrecy::ExposeSecret;
+use testkit::sandbox::Sandbox;
+use testkit::{BERTRAND, NATHALIE, readback, wire::Conn};
+
+const BERTRAND_UID: &str = "B3F1C2A0-0001-4ED2-997C-4A4F39933D18";
+const NATHALIE_UID: &str = "A7E2D3B1-0002-4ED2-997C-4A4F39933D18";
+const HELENE_UID: &str = "C9D4E5F6-0003-4ED2-997C-4A4F39933D18";
+const FOLDER: &str = "Bertrand Dupré";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn offboard(sb: &Sandbox, args: &[&str]) -> Run {
+    let out = Command::cargo_bin("offboard")
+        .unwrap()
+        .arg("--config")
+        .arg(&sb.config)
+        .args(args)
+        .env_remove("OFFBOARD_ADMIN_KEY")
+        .env_remove("OFFBOARD_CONFIG")
+        .env("OFFBOARD_LOG", "debug")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", r.stdout, r.stderr))
+}
+
+const EXCLUDED: [&str; 3] = ["Junk", "Trash", "Outbox"];
+
+fn assert_handed_over(sb: &Sandbox) {
+    let src = readback::snapshot(sb.dovecot.imap_port, BERTRAND.0).unwrap();
+    let dst = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    for (name, f) in &src.folders {
+        let target = format!("{FOLDER}/{name}");
+        if EXCLUDED.contains(&name.as_str()) {
+            assert!(dst.folder(&target).is_none(), "{name} copied");
+            continue;
+        }
+        let t = dst.folder(&target).unwrap_or_else(|| panic!("{target} missing"));
+        assert_eq!(t.content(), f.content(), "{target}");
+        assert!(t.subscribed, "{target} not subscribed");
+    }
+    assert!(
+        dst.folders
+            .keys()
+            .all(|k| !k.contains("Dossiers partagés") && !k.contains("compta")),
+        "shared folders copied"
+    );
+}
+
+fn no_run_keys_left(sb: &Sandbox) {
+    let st = sb.bluemind.state();
+    assert!(
+        st.keys.iter().all(|k| !k.display_name.starts_with("offboard ")),
+        "keys left: {:?}",
+        st.keys.iter().map(|k| &k.display_name).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn full_run_hands_over_mail_and_grants_and_leaves_no_key() {
+    let sb = Sandbox::start(120, Default::default()).unwrap();
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc = json(&r);
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["folder"], FOLDER);
+    assert_eq!(doc["credentials"]["method"], "api_key");
+    assert_eq!(doc["credentials"]["keys_minted"], 2);
+    assert_eq!(doc["credentials"]["keys_deleted"], 2);
+    for step in [
+        "preflight",
+        "sessions",
+        "leftover keys",
+        "api keys",
+        "copy",
+        "grants",
+        "cleanup",
+    ] {
+        let s = doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == step)
+            .unwrap_or_else(|| panic!("no step {step}"));
+        assert_eq!(s["status"], "ok", "{step}: {s}");
+    }
+    assert_handed_over(&sb);
+
+    // Grants: the group's mailshare, the direct one, hélène's mailbox; not rh.
+    let st = sb.bluemind.state();
+    let has_read = |c: &str| {
+        st.acls
+            .get(c)
+            .unwrap()
+            .iter()
+            .any(|e| e.subject == NATHALIE_UID && e.verb.implies(Verb::Read))
+    };
+    for c in [
+        "mailbox:acls-mailshare-compta",
+        "mailbox:acls-mailshare-projets",
+        &format!("mailbox:acls-{HELENE_UID}"),
+    ] {
+        assert!(has_read(c), "no Read for nathalie on {c}");
+        assert!(
+            st.subscriptions
+                .get(NATHALIE_UID)
+                .unwrap()
+                .iter()
+                .any(|s| s.container_uid == c && s.automount),
+            "{c} not subscribed"
+        );
+    }
+    assert!(
+        !st.acls["mailbox:acls-mailshare-rh"]
+            .iter()
+            .any(|e| e.subject == NATHALIE_UID),
+        "rh was granted"
+    );
+    // Entries of other subjects survive the PUTs.
+    let projets = &st.acls["mailbox:acls-mailshare-projets"];
+    assert!(projets.contains(&AccessControlEntry {
+        subject: BERTRAND_UID.into(),
+        verb: Verb::Write
+    }));
+    assert!(projets.contains(&AccessControlEntry {
+        subject: HELENE_UID.into(),
+        verb: Verb::All
+    }));
+    assert!(
+        st.acls["mailbox:acls-mailshare-compta"].contains(&AccessControlEntry {
+            subject: "group-compta-team".into(),
+            verb: Verb::Read
+        })
+    );
+    let grants = doc["grants"].as_array().unwrap();
+    assert_eq!(grants.len(), 3);
+    assert!(
+        grants
+            .iter()
+            .all(|g| g["status"] == "added" && g["after"] == serde_json::json!(["Read"]))
+    );
+    // Keys: none left in BlueMind, and the run's keys no longer open the mailboxes.
+    let minted: Vec<(String, String)> = st
+        .minted
+        .iter()
+        .filter(|(s, _)| s == BERTRAND_UID || s == NATHALIE_UID)
+        .cloned()
+        .collect();
+    drop(st);
+    no_run_keys_left(&sb);
+    assert_eq!(minted.len(), 2);
+
+    // No secret anywhere: report, journal, logs.
+    let journal_dir = sb.dir.path().join("state/runs");
+    let journal = std::fs::read_dir(&journal_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let journal_text = std::fs::read_to_string(&journal).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let everything = format!("{}{}{}", r.stdout, r.stderr, journal_text);
+    let mut secrets = vec![
+        sb.bluemind.admin_key().expose_secret().to_string(),
+        BERTRAND.1.to_string(),
+        NATHALIE.1.to_string(),
+    ];
+    secrets.extend(minted.iter().map(|(_, k)| k.clone()));
+    for s in &secrets {
+        assert!(
+            !everything.contains(s.as_str()),
+            "a secret leaked into the output or journal"
+        );
+    }
+    // Each run key no longer opens its owner's mailbox (one refused login each: Dovecot
+    // slows every login after a failure).
+    for (subject, key) in &minted {
+        let login = if subject == BERTRAND_UID {
+            BERTRAND.0
+        } else {
+            NATHALIE.0
+        };
+        assert!(
+            Conn::login(sb.dovecot.imap_port, login, key).is_err(),
+            "a deleted key still logs in"
+        );
+    }
+}
+
+#[test]
+fn dry_run_shows_the_plan_and_changes_nothing() {
+    let sb = Sandbox::start(60, Default::default()).unwrap();
+    let acls_before = sb.bluemind.state().acls.clone();
+    let before = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    let r = offboard(
+        &sb,
+        &["bertrand@bluemind.loc", "--to", "nathalie", "--dry-run", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc = json(&r);
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["leaver"]["login"], "bertrand");
+    assert_eq!(doc["credentials"]["method"], "session");
+    assert_eq!(doc["credentials"]["keys_minted"], 0);
+    let expected = sb
+        .messages
+        .iter()
+        .filter(|m| !EXCLUDED.contains(&m.folder.as_str()))
+        .count() as u64;
+    let planned: u64 = doc["copy"]["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["copied"].as_u64().unwrap())
+        .sum();
+    assert_eq!(planned, expected);
+    assert!(
+        doc["copy"]["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["created"] == true)
+    );
+    assert!(
+        doc["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["status"] == "planned")
+    );
+    // Nothing changed: no folder, no message, no ACL, no subscription, no key.
+    let after = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    assert_eq!(
+        before.folders.keys().collect::<Vec<_>>(),
+        after.folders.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(before.total(), after.total());
+    let st = sb.bluemind.state();
+    assert_eq!(st.acls, acls_before);
+    assert!(st.subscriptions.get(NATHALIE_UID).is_none_or(|s| s.is_empty()));
+    assert!(
+        st.minted
+            .iter()
+            .all(|(s, _)| s != BERTRAND_UID && s != NATHALIE_UID),
+        "a key was minted"
+    );
+    assert!(
+        st.sessions
+            .values()
+            .all(|u| u != BERTRAND_UID && u != NATHALIE_UID),
+        "a session was left open"
+    );
+}
+
+#[test]
+fn rerun_copies_nothing_and_says_so() {
+    let sb = Sandbox::start(60, Default::default()).unwrap();
+    assert_eq!(offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]).code, 0);
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Nothing left to do"), "{}", r.stdout);
+    assert!(r.stdout.contains("0 copied"), "{}", r.stdout);
+    assert!(r.stdout.contains("compta (MAILSHARE): already"), "{}", r.stdout);
+    assert_handed_over(&sb);
+    no_run_keys_left(&sb);
+}
+
+#[test]
+fn keys_left_by_a_crashed_run_are_deleted() {
+    let sb = Sandbox::start(20, Default::default()).unwrap();
+    let old = sb
+        .bluemind
+        .state()
+        .mint_key(BERTRAND_UID, "offboard 20260101T000000Z-dead");
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(json(&r)["credentials"]["leftover_keys_deleted"], 1);
+    assert!(sb.bluemind.state().keys.iter().all(|k| k.sid != old));
+    no_run_keys_left(&sb);
+}
+
+#[test]
+fn without_a_terminal_nothing_changes_unless_yes() {
+    let sb = Sandbox::start(20, Default::default()).unwrap();
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie"]);
+    assert_eq!(r.code, 36, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    assert!(
+        readback::snapshot(sb.dovecot.imap_port, NATHALIE.0)
+            .unwrap()
+            .folder(FOLDER)
+            .is_none()
+    );
+    assert!(
+        !sb.bluemind.state().acls["mailbox:acls-mailshare-compta"]
+            .iter()
+            .any(|e| e.subject == NATHALIE_UID)
+    );
+}
+
+#[test]
+fn su_refused_is_a_clear_error_or_the_password_reset_when_asked() {
+    let sb = Sandbox::start(20, Default::default()).unwrap();
+    // A domain admin with sudo, on a server that reserves su to the global domain.
+    let dadmin_key = {
+        let mut st = sb.bluemind.state();
+        st.su_global_only = true;
+        st.users
+            .iter_mut()
+            .find(|u| u.login == "dadmin")
+            .unwrap()
+            .roles
+            .push("sudo".into());
+        let uid = st.users.iter().find(|u| u.login == "dadmin").unwrap().uid.clone();
+        st.mint_key(&uid, "dadmin key")
+    };
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("offboard")
+            .unwrap()
+            .arg("--config")
+            .arg(&sb.config)
+            .args(args)
+            .env("OFFBOARD_ADMIN_KEY", &dadmin_key)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["bertrand", "--to", "nathalie", "--yes"]);
+    assert_eq!(code, 35, "{err}");
+    assert!(
+        err.contains("refused to open a session as the leaver bertrand") && err.contains("--reset-password"),
+        "{err}"
+    );
+}
+
+#[test]
+fn password_reset_fallback_when_su_is_refused_for_the_leaver() {
+    let sb = Sandbox::start(20, Default::default()).unwrap();
+    // su refused for bertrand only (a fault on the whole route would hit nathalie too).
+    sb.bluemind.state().faults.insert("su:bertrand".into(), 403);
+    let r = offboard(
+        &sb,
+        &[
+            "bertrand",
+            "--to",
+            "nathalie",
+            "--yes",
+            "--reset-password",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc = json(&r);
+    assert_eq!(doc["credentials"]["method"], "password_reset");
+    assert_eq!(doc["credentials"]["leaver_password_reset"], true);
+    assert_handed_over(&sb);
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]);
+    assert_eq!(
+        r.code, 35,
+        "without the flag the refusal stops the run: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn unknown_users_and_wrong_admin_key_have_their_own_codes() {
+    let sb = Sandbox::start(5, Default::default()).unwrap();
+    let r = offboard(&sb, &["nobody", "--to", "nathalie", "--yes"]);
+    assert_eq!(r.code, 32, "{}", r.stderr);
+    assert!(r.stderr.contains("no user \"nobody\""), "{}", r.stderr);
+    assert_eq!(
+        offboard(&sb, &["bertrand", "--to", "bertrand@bluemind.loc", "--yes"]).code,
+        33
+    );
+    sb.bluemind
+        .state()
+        .users
+        .iter_mut()
+        .find(|u| u.login == "bertrand")
+        .unwrap()
+        .archived = true;
+    assert_eq!(offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]).code, 34);
+    let out = Command::cargo_bin("offboard")
+        .unwrap()
+        .arg("--config")
+        .arg(&sb.config)
+        .args(["bertrand", "--to", "nathalie", "--yes"])
+        .env("OFFBOARD_ADMIN_KEY", "not-a-key")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused the admin API key") && !err.contains("not-a-key"),
+        "{err}"
+    );
+    let r = offboard(
+        &sb,
+        &[
+            "bertrand",
+            "--to",
+            "nathalie",
+            "--domain",
+            "nope.example",
+            "--yes",
+        ],
+    );
+    assert_eq!(r.code, 31, "{}", r.stderr);
+}
