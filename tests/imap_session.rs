@@ -350,3 +350,64 @@ async fn api_key_from_the_key_file_logs_in() {
         .logout()
         .await;
 }
+
+/// A batch with one message the server refuses: the others land, each outcome is its own,
+/// on both copy paths (MULTIAPPEND; pipelined LITERAL+ APPENDs, as on BlueMind 5).
+#[tokio::test]
+async fn append_batches_report_each_message_on_both_paths() {
+    let d = Dovecot::start_with(testkit::DovecotOptions {
+        max_mail_size: Some(100_000),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut bodies: Vec<Vec<u8>> = (0..20)
+        .map(|i| format!("Message-ID: <{i}@t>\r\nSubject: n{i}\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    bodies.insert(
+        10,
+        format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(200_000)).into_bytes(),
+    );
+    let flags = vec!["\\Seen".to_string()];
+    for (folder, multiappend) in [("Multi", true), ("Pipelined", false)] {
+        let mut s = Session::connect(
+            &endpoint(&d, Security::Implicit),
+            &creds(BERTRAND.0, BERTRAND.1, AuthMechanism::Auto),
+        )
+        .await
+        .unwrap();
+        if !multiappend {
+            s.disable_capability("MULTIAPPEND");
+        }
+        s.create(folder).await.unwrap();
+        let items: Vec<(&[String], Option<&str>, &[u8])> = bodies
+            .iter()
+            .map(|b| (flags.as_slice(), Some("01-Feb-2024 10:00:00 +0100"), b.as_slice()))
+            .collect();
+        let out = s.append_many(folder, &items).await.unwrap();
+        assert_eq!(out.len(), 21);
+        assert!(
+            matches!(out[10], Err(ImapError::Refused { .. })),
+            "{folder}: {:?}",
+            out[10]
+        );
+        let uids: std::collections::BTreeSet<u32> = out
+            .iter()
+            .filter_map(|r| r.as_ref().ok().copied().flatten())
+            .map(|(_, u)| u)
+            .collect();
+        assert_eq!(
+            uids.len(),
+            20,
+            "{folder}: every other message has its own APPENDUID"
+        );
+        // The session is still in step.
+        assert!(s.list_all().await.unwrap().iter().any(|f| f.name == folder));
+        s.logout().await;
+        let got = testkit::readback::folder(d.imap_port, BERTRAND.0, folder).unwrap();
+        assert_eq!(got.len(), 20, "{folder}");
+        assert!(
+            got.iter()
+                .all(|m| m.flags.contains("\\Seen") && m.internal_date == 1_706_778_000)
+        );
+    }
+}

@@ -555,6 +555,9 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
+        if items.len() > 1 && self.has_capability("LITERAL+") {
+            return self.pipelined_append(wire_name, items).await;
+        }
         let mut out = Vec::with_capacity(items.len());
         for (flags, date, body) in items {
             match self.append(wire_name, flags, *date, body).await {
@@ -564,6 +567,81 @@ impl Session {
             }
         }
         Ok(out)
+    }
+
+    /// One APPEND per message, all sent back to back with non-synchronising literals, then
+    /// the completions matched by tag: one round trip for the batch instead of one per
+    /// message, for servers with LITERAL+ but no MULTIAPPEND (BlueMind 5). Each message gets
+    /// its own outcome.
+    async fn pipelined_append(
+        &mut self,
+        wire_name: &str,
+        items: &[(&[String], Option<&str>, &[u8])],
+    ) -> Result<Vec<Result<Option<(u32, u32)>, ImapError>>, ImapError> {
+        use async_imap::imap_proto::ResponseCode;
+        use async_imap::imap_proto::rfc4315::UidSetMember;
+        let mailbox = self.quote_arg("APPEND", wire_name)?;
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let host = self.endpoint.host.clone();
+        let fut = async {
+            let mut tags = Vec::with_capacity(items.len());
+            for (flags, date, body) in items {
+                let mut cmd = format!("APPEND {mailbox} ({})", flags.join(" "));
+                if let Some(d) = date {
+                    cmd.push_str(&format!(" \"{d}\""));
+                }
+                cmd.push_str(&format!(" {{{}+}}", body.len()));
+                tags.push(self.inner.run_command(&cmd).await?);
+                let io = self.inner.get_mut();
+                io.write_all(body).await?;
+                io.write_all(b"\r\n").await?;
+            }
+            self.inner.get_mut().flush().await?;
+            let mut out: Vec<Option<Result<Option<(u32, u32)>, ImapError>>> =
+                (0..items.len()).map(|_| None).collect();
+            let mut left = items.len();
+            while left > 0 {
+                let Some(resp) = self.inner.read_response().await? else {
+                    return Err(async_imap::error::Error::ConnectionLost);
+                };
+                let Response::Done { tag, status, outcome } = resp.parsed() else {
+                    continue;
+                };
+                let Some(i) = tags.iter().position(|t| t == tag) else {
+                    continue;
+                };
+                if out[i].is_some() {
+                    continue;
+                }
+                left -= 1;
+                out[i] = Some(match status {
+                    Status::Ok => Ok(match &outcome.code {
+                        Some(ResponseCode::AppendUid(v, uids)) => match uids.first() {
+                            Some(UidSetMember::Uid(u)) => Some((*v, *u)),
+                            _ => None,
+                        },
+                        _ => None,
+                    }),
+                    _ => Err(ImapError::Refused {
+                        host: host.clone(),
+                        command: "APPEND".into(),
+                        server: append_refusal(outcome),
+                    }),
+                });
+            }
+            Ok(out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect())
+        };
+        let r = tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
+        r.map_err(|e| self.command_error("APPEND", e))
+    }
+
+    /// Treats `cap` as not offered: for servers that advertise an extension they handle badly,
+    /// and for tests of the fallback paths.
+    pub fn disable_capability(&mut self, cap: &str) {
+        self.capabilities.remove(&cap.to_ascii_uppercase());
     }
 
     async fn multiappend(

@@ -24,9 +24,19 @@ fn ensure_dovecot() -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(guard, std::fs::Permissions::from_mode(0o755))?;
     }
-    let ok = Command::new("apt-get").args(["update", "-qq"]).status()?.success()
+    let ok = Command::new("apt-get")
+        .args(["update", "-qq"])
+        .status()?
+        .success()
         && Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends", "dovecot-imapd", "dovecot-core"])
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "dovecot-imapd",
+                "dovecot-core",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()?
             .success();
