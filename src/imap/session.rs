@@ -68,6 +68,9 @@ impl async_imap::Authenticator for PlainAuth<'_> {
     }
 }
 
+/// One message's APPEND outcome: `(UIDVALIDITY, UID)` when the server has UIDPLUS.
+pub type Appended = Result<Option<(u32, u32)>, ImapError>;
+
 /// One mailbox from LIST, name as on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListedMailbox {
@@ -547,7 +550,7 @@ impl Session {
         &mut self,
         wire_name: &str,
         items: &[(&[String], Option<&str>, &[u8])],
-    ) -> Result<Vec<Result<Option<(u32, u32)>, ImapError>>, ImapError> {
+    ) -> Result<Vec<Appended>, ImapError> {
         if items.len() > 1 && self.has_capability("MULTIAPPEND") && self.has_capability("LITERAL+") {
             match self.multiappend(wire_name, items).await {
                 Ok(uids) => return Ok(uids.into_iter().map(Ok).collect()),
@@ -577,7 +580,7 @@ impl Session {
         &mut self,
         wire_name: &str,
         items: &[(&[String], Option<&str>, &[u8])],
-    ) -> Result<Vec<Result<Option<(u32, u32)>, ImapError>>, ImapError> {
+    ) -> Result<Vec<Appended>, ImapError> {
         use async_imap::imap_proto::ResponseCode;
         use async_imap::imap_proto::rfc4315::UidSetMember;
         let mailbox = self.quote_arg("APPEND", wire_name)?;
@@ -598,8 +601,7 @@ impl Session {
                 io.write_all(b"\r\n").await?;
             }
             self.inner.get_mut().flush().await?;
-            let mut out: Vec<Option<Result<Option<(u32, u32)>, ImapError>>> =
-                (0..items.len()).map(|_| None).collect();
+            let mut out: Vec<Option<Appended>> = (0..items.len()).map(|_| None).collect();
             let mut left = items.len();
             while left > 0 {
                 let Some(resp) = self.inner.read_response().await? else {
