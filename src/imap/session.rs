@@ -467,10 +467,7 @@ impl Session {
             }
             Ok::<_, async_imap::error::Error>(())
         };
-        let r = tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| endpoint.timeout("UID FETCH", timeout))?;
-        r.map_err(|e| self.command_error("UID FETCH", e))
+        deadline(&endpoint, "UID FETCH", timeout, fut).await
     }
 
     /// APPEND with flags and internal date; returns APPENDUID `(uidvalidity, uid)` when the
@@ -483,19 +480,9 @@ impl Session {
         internal_date: Option<&str>,
         body: &[u8],
     ) -> Result<Option<(u32, u32)>, ImapError> {
-        use async_imap::imap_proto::ResponseCode;
-        use async_imap::imap_proto::rfc4315::UidSetMember;
         let mailbox = self.quote_arg("APPEND", wire_name)?;
         let literal_plus = self.has_capability("LITERAL+");
-        let mut cmd = format!("APPEND {mailbox} ({})", flags.join(" "));
-        if let Some(date) = internal_date {
-            cmd.push_str(&format!(" \"{date}\""));
-        }
-        cmd.push_str(&format!(
-            " {{{}{}}}",
-            body.len(),
-            if literal_plus { "+" } else { "" }
-        ));
+        let cmd = append_command(&mailbox, flags, internal_date, body.len() as u64, literal_plus);
         let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let fut = async {
@@ -520,13 +507,7 @@ impl Session {
                         outcome,
                     } if *t == tag => {
                         return match status {
-                            Status::Ok => Ok(match &outcome.code {
-                                Some(ResponseCode::AppendUid(validity, uids)) => match uids.first() {
-                                    Some(UidSetMember::Uid(uid)) => Some((*validity, *uid)),
-                                    _ => None,
-                                },
-                                _ => None,
-                            }),
+                            Status::Ok => Ok(appended_uids(outcome).first().copied()),
                             Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
                             _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
                         };
@@ -535,10 +516,7 @@ impl Session {
                 }
             }
         };
-        let r = tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
-        r.map_err(|e| self.command_error("APPEND", e))
+        deadline(&endpoint, "APPEND", timeout, fut).await
     }
 
     /// Appends several messages to one mailbox at once. With MULTIAPPEND (RFC 3502) and
@@ -581,8 +559,6 @@ impl Session {
         wire_name: &str,
         items: &[(&[String], Option<&str>, &[u8])],
     ) -> Result<Vec<Appended>, ImapError> {
-        use async_imap::imap_proto::ResponseCode;
-        use async_imap::imap_proto::rfc4315::UidSetMember;
         let mailbox = self.quote_arg("APPEND", wire_name)?;
         let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
@@ -590,11 +566,7 @@ impl Session {
         let fut = async {
             let mut tags = Vec::with_capacity(items.len());
             for (flags, date, body) in items {
-                let mut cmd = format!("APPEND {mailbox} ({})", flags.join(" "));
-                if let Some(d) = date {
-                    cmd.push_str(&format!(" \"{d}\""));
-                }
-                cmd.push_str(&format!(" {{{}+}}", body.len()));
+                let cmd = append_command(&mailbox, flags, *date, body.len() as u64, true);
                 tags.push(self.inner.run_command(&cmd).await?);
                 let io = self.inner.get_mut();
                 io.write_all(body).await?;
@@ -618,13 +590,7 @@ impl Session {
                 }
                 left -= 1;
                 out[i] = Some(match status {
-                    Status::Ok => Ok(match &outcome.code {
-                        Some(ResponseCode::AppendUid(v, uids)) => match uids.first() {
-                            Some(UidSetMember::Uid(u)) => Some((*v, *u)),
-                            _ => None,
-                        },
-                        _ => None,
-                    }),
+                    Status::Ok => Ok(appended_uids(outcome).first().copied()),
                     _ => Err(ImapError::Refused {
                         host: host.clone(),
                         command: "APPEND".into(),
@@ -634,10 +600,7 @@ impl Session {
             }
             Ok(out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect())
         };
-        let r = tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
-        r.map_err(|e| self.command_error("APPEND", e))
+        deadline(&endpoint, "APPEND", timeout, fut).await
     }
 
     /// Treats `cap` as not offered: for servers that advertise an extension they handle badly,
@@ -651,16 +614,9 @@ impl Session {
         wire_name: &str,
         items: &[(&[String], Option<&str>, &[u8])],
     ) -> Result<Vec<Option<(u32, u32)>>, ImapError> {
-        use async_imap::imap_proto::ResponseCode;
-        use async_imap::imap_proto::rfc4315::UidSetMember;
         let mailbox = self.quote_arg("APPEND", wire_name)?;
         let part = |(flags, date, body): &(&[String], Option<&str>, &[u8])| {
-            let mut p = format!("({})", flags.join(" "));
-            if let Some(d) = date {
-                p.push_str(&format!(" \"{d}\""));
-            }
-            p.push_str(&format!(" {{{}+}}", body.len()));
-            p
+            message_args(flags, *date, body.len() as u64, true)
         };
         let first = format!("APPEND {mailbox} {}", part(&items[0]));
         let timeout = self.endpoint.timeouts.io;
@@ -689,17 +645,8 @@ impl Session {
                 {
                     return match status {
                         Status::Ok => {
-                            let mut uids = Vec::with_capacity(n);
-                            if let Some(ResponseCode::AppendUid(validity, set)) = &outcome.code {
-                                for m in set {
-                                    match m {
-                                        UidSetMember::Uid(u) => uids.push(Some((*validity, *u))),
-                                        UidSetMember::UidRange(r) => {
-                                            uids.extend(r.clone().map(|u| Some((*validity, u))))
-                                        }
-                                    }
-                                }
-                            }
+                            let mut uids: Vec<Option<(u32, u32)>> =
+                                appended_uids(outcome).into_iter().map(Some).collect();
                             uids.resize(n, None);
                             Ok(uids)
                         }
@@ -709,10 +656,7 @@ impl Session {
                 }
             }
         };
-        let r = tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
-        r.map_err(|e| self.command_error("APPEND", e))
+        deadline(&endpoint, "APPEND", timeout, fut).await
     }
 
     /// `UID FETCH set (UID BODY.PEEK[])`, every response kept whole: the caller bounds the
@@ -747,10 +691,7 @@ impl Session {
             let stream = self.inner.uid_fetch(set, query).await?;
             stream.try_collect::<Vec<_>>().await
         };
-        let r = tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| endpoint.timeout("UID FETCH", timeout))?;
-        r.map_err(|e| self.command_error("UID FETCH", e))
+        deadline(&endpoint, "UID FETCH", timeout, fut).await
     }
 
     /// Starts an APPEND of exactly `size` bytes that the caller writes in pieces with
@@ -765,11 +706,7 @@ impl Session {
     ) -> Result<(), ImapError> {
         let mailbox = self.quote_arg("APPEND", wire_name)?;
         let literal_plus = self.has_capability("LITERAL+");
-        let mut cmd = format!("APPEND {mailbox} ({})", flags.join(" "));
-        if let Some(date) = internal_date {
-            cmd.push_str(&format!(" \"{date}\""));
-        }
-        cmd.push_str(&format!(" {{{size}{}}}", if literal_plus { "+" } else { "" }));
+        let cmd = append_command(&mailbox, flags, internal_date, size, literal_plus);
         let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let fut = async {
@@ -809,8 +746,6 @@ impl Session {
 
     /// Ends a started APPEND and reads its outcome (APPENDUID when offered).
     pub async fn append_finish(&mut self) -> Result<Option<(u32, u32)>, ImapError> {
-        use async_imap::imap_proto::ResponseCode;
-        use async_imap::imap_proto::rfc4315::UidSetMember;
         let Some(tag) = self.streaming.take() else {
             return Err(self.protocol(
                 "APPEND",
@@ -833,23 +768,14 @@ impl Session {
                     && *t == tag
                 {
                     return match status {
-                        Status::Ok => Ok(match &outcome.code {
-                            Some(ResponseCode::AppendUid(v, uids)) => match uids.first() {
-                                Some(UidSetMember::Uid(u)) => Some((*v, *u)),
-                                _ => None,
-                            },
-                            _ => None,
-                        }),
+                        Status::Ok => Ok(appended_uids(outcome).first().copied()),
                         Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
                         _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
                     };
                 }
             }
         };
-        let r = tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| endpoint.timeout("APPEND", timeout))?;
-        r.map_err(|e| self.command_error("APPEND", e))
+        deadline(&endpoint, "APPEND", timeout, fut).await
     }
 
     /// LOGOUT; errors are ignored (the server may close first, which is fine).
@@ -859,15 +785,7 @@ impl Session {
     }
 
     fn command_error(&self, command: &str, e: async_imap::error::Error) -> ImapError {
-        match e {
-            async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => ImapError::Refused {
-                host: self.endpoint.host.clone(),
-                command: command.to_string(),
-                server: server_words(&text),
-            },
-            async_imap::error::Error::Parse(p) => self.protocol(command, p.to_string()),
-            other => lost(&self.endpoint, command, other),
-        }
+        command_error(&self.endpoint, command, e)
     }
 
     fn protocol(&self, command: &str, detail: String) -> ImapError {
@@ -934,6 +852,75 @@ fn append_refusal(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
         .map(|c| format!("[{c:?}] "))
         .unwrap_or_default();
     format!("{code}{}", outcome.information.as_deref().unwrap_or("").trim())
+}
+
+/// Runs one command's exchange under the I/O timeout, mapping async-imap's errors to ours.
+async fn deadline<T>(
+    endpoint: &Endpoint,
+    command: &str,
+    timeout: std::time::Duration,
+    fut: impl std::future::Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, ImapError> {
+    let r = tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| endpoint.timeout(command, timeout))?;
+    r.map_err(|e| command_error(endpoint, command, e))
+}
+
+fn command_error(endpoint: &Endpoint, command: &str, e: async_imap::error::Error) -> ImapError {
+    match e {
+        async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => ImapError::Refused {
+            host: endpoint.host.clone(),
+            command: command.to_string(),
+            server: server_words(&text),
+        },
+        async_imap::error::Error::Parse(p) => ImapError::Protocol {
+            host: endpoint.host.clone(),
+            command: command.to_string(),
+            detail: p.to_string(),
+        },
+        other => lost(endpoint, command, other),
+    }
+}
+
+/// `APPEND "box" (flags) "date" {len+}`: the command line before a message's literal.
+fn append_command(
+    mailbox: &str,
+    flags: &[String],
+    date: Option<&str>,
+    len: u64,
+    literal_plus: bool,
+) -> String {
+    format!(
+        "APPEND {mailbox} {}",
+        message_args(flags, date, len, literal_plus)
+    )
+}
+
+/// `(flags) "date" {len+}`: one message's arguments, as repeated by MULTIAPPEND (RFC 3502).
+fn message_args(flags: &[String], date: Option<&str>, len: u64, literal_plus: bool) -> String {
+    let mut args = format!("({})", flags.join(" "));
+    if let Some(d) = date {
+        args.push_str(&format!(" \"{d}\""));
+    }
+    args.push_str(&format!(" {{{len}{}}}", if literal_plus { "+" } else { "" }));
+    args
+}
+
+/// The `(UIDVALIDITY, UID)`s of an `[APPENDUID v set]` response code (RFC 4315), in order.
+fn appended_uids(outcome: &async_imap::imap_proto::Outcome<'_>) -> Vec<(u32, u32)> {
+    use async_imap::imap_proto::ResponseCode;
+    use async_imap::imap_proto::rfc4315::UidSetMember;
+    let mut out = Vec::new();
+    if let Some(ResponseCode::AppendUid(validity, set)) = &outcome.code {
+        for m in set {
+            match m {
+                UidSetMember::Uid(u) => out.push((*validity, *u)),
+                UidSetMember::UidRange(r) => out.extend(r.clone().map(|u| (*validity, u))),
+            }
+        }
+    }
+    out
 }
 
 /// CAPABILITY before login, to choose the mechanism. async-imap's Client has no
