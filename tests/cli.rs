@@ -74,6 +74,22 @@ fn missing_configuration_is_exit_78_with_the_fix() {
 }
 
 #[test]
+fn man_page_and_completions_come_from_the_cli_definition() {
+    offboard()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH offboard 1").and(predicate::str::contains("reset\\-password")));
+    for shell in ["bash", "zsh", "fish"] {
+        offboard()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("imapsync"));
+    }
+}
+
+#[test]
 fn usage_errors_exit_64() {
     offboard().arg("bertrand").assert().code(64);
     offboard().args(["probe", "--host", "h"]).assert().code(64);

@@ -118,6 +118,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         ca_file: Option<PathBuf>,
     },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(hide = true)]
+    Man,
     /// Run an imapsync command line unchanged: `offboard imapsync --host1 … --host2 …`.
     #[command(disable_help_flag = true)]
     Imapsync {

@@ -78,7 +78,27 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             ca_file,
         }) => offboard::login(bluemind_url, config, ca_file).await,
         Some(Command::Imapsync { args }) => imapsync::run(args).await,
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "offboard", &mut out);
+            print_quietly(&out)
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            print_quietly(&out)
+        }
         None => offboard::run(cli).await,
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is a quiet, successful end.
+fn print_quietly(bytes: &[u8]) -> anyhow::Result<Exit> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(Exit::Ok),
     }
 }
 
