@@ -541,6 +541,18 @@ fn flags_of_copied_messages_are_left_alone_unless_resyncflags() {
         dst.iter()
             .all(|m| m.flags.contains("\\Flagged") && !m.flags.contains("$Successor"))
     );
+    // Nothing changed since: even with --resyncflags the folder is skipped (HIGHESTMODSEQ).
+    line.push("--json".into());
+    let r = offboard(&d, state.path(), &line);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let inbox = doc["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["source"] == "INBOX")
+        .unwrap()
+        .clone();
+    assert_eq!(inbox["unchanged"], true, "{inbox}");
 }
 
 #[test]

@@ -77,6 +77,8 @@ Folders:
   --include RE --exclude RE --folder NAME   select by regex on raw (modified UTF-7) names
   --subfolder2 NAME | --subfolder1 NAME     copy under NAME on host2 | only NAME's subtree of host1
   --sep1 C --sep2 C --prefix1 P --prefix2 P --regextrans2 's/A/B/'
+  --automap                       special-use folders go to the destination's folder of the
+                                  same use (not with --subfolder2, as imapsync)
 Run:
   --dry  --justfolders  --justlogin  --justconnect  --maxage D  --minage D
   --resyncflags                   make flags of messages already copied equal to host1's
@@ -85,7 +87,7 @@ Run:
   --state-dir DIR                 where the resume journal lives
   --workers N                     connection pairs copying folders in parallel (default 2)
 Accepted and not needed: --usecache (resume is always on), --addheader (messages without
-Message-ID are copied unchanged), --nolog, --nofoldersizes, --buffersize N, --automap.
+Message-ID are copied unchanged), --nolog, --nofoldersizes, --buffersize N.
 ";
 
 pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
@@ -101,13 +103,10 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Ok);
     }
-    for ignored in ["automap", "usecache", "addheader", "subscribeall"] {
+    for ignored in ["usecache", "addheader", "subscribeall"] {
         if o.on(ignored) {
             tracing::info!("--{ignored} accepted; offboard does this its own way (see --help)");
         }
-    }
-    if o.on("automap") {
-        eprintln!("warning: --automap is not supported yet; folders keep their names");
     }
     let host1 = o
         .value("host1")
@@ -406,9 +405,9 @@ fn folder_rules(o: &RawOptions) -> anyhow::Result<FolderRules> {
             .collect::<Result<_, _>>()?,
         ..Default::default()
     };
-    if o.value("prefix1").is_some() || o.value("prefix2").is_some() {
-        eprintln!("warning: --prefix1/--prefix2 are not supported yet; prefixes come from NAMESPACE");
-    }
+    rules.prefix1 = o.value("prefix1").map(str::to_string);
+    rules.prefix2 = o.value("prefix2").map(str::to_string);
+    rules.automap = o.on("automap");
     rules.skip_foreign_namespaces = false; // imapsync's rules exactly: only what --exclude says.
     Ok(rules)
 }

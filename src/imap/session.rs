@@ -68,6 +68,9 @@ impl async_imap::Authenticator for PlainAuth<'_> {
     }
 }
 
+/// `(UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ)` of a mailbox, as the server said.
+pub type FolderState = (Option<u32>, Option<u32>, u32, Option<u64>);
+
 /// One message's APPEND outcome: `(UIDVALIDITY, UID)` when the server has UIDPLUS.
 pub type Appended = Result<Option<(u32, u32)>, ImapError>;
 
@@ -408,38 +411,39 @@ impl Session {
     }
 
     /// EXAMINE (read-only select): `(UIDVALIDITY, UIDNEXT, EXISTS)`.
-    pub async fn examine(&mut self, wire_name: &str) -> Result<(Option<u32>, Option<u32>, u32), ImapError> {
+    pub async fn examine(&mut self, wire_name: &str) -> Result<FolderState, ImapError> {
         let timeout = self.endpoint.timeouts.io;
         // async-imap quotes the name itself.
         let mb = tokio::time::timeout(timeout, self.inner.examine(wire_name))
             .await
             .map_err(|_| self.endpoint.timeout("EXAMINE", timeout))?
             .map_err(|e| self.command_error("EXAMINE", e))?;
-        Ok((mb.uid_validity, mb.uid_next, mb.exists))
+        Ok((mb.uid_validity, mb.uid_next, mb.exists, mb.highest_modseq))
     }
 
-    /// STATUS (UIDVALIDITY UIDNEXT MESSAGES), without selecting: `(UIDVALIDITY, UIDNEXT, EXISTS)`.
-    pub async fn status(&mut self, wire_name: &str) -> Result<(Option<u32>, Option<u32>, u32), ImapError> {
+    /// STATUS without selecting: `(UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ)`; the last
+    /// only with CONDSTORE.
+    pub async fn status(&mut self, wire_name: &str) -> Result<FolderState, ImapError> {
         let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let items = if self.has_capability("CONDSTORE") {
+            "(UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)"
+        } else {
+            "(UIDVALIDITY UIDNEXT MESSAGES)"
+        };
         // async-imap quotes the name itself.
-        let mb = tokio::time::timeout(
-            timeout,
-            self.inner.status(wire_name, "(UIDVALIDITY UIDNEXT MESSAGES)"),
-        )
-        .await
-        .map_err(|_| self.endpoint.timeout("STATUS", timeout))?
-        .map_err(|e| self.command_error("STATUS", e))?;
-        Ok((mb.uid_validity, mb.uid_next, mb.exists))
+        let mb = deadline(&endpoint, "STATUS", timeout, self.inner.status(wire_name, items)).await?;
+        Ok((mb.uid_validity, mb.uid_next, mb.exists, mb.highest_modseq))
     }
 
     /// SELECT (read-write): `(UIDVALIDITY, UIDNEXT, EXISTS)`.
-    pub async fn select(&mut self, wire_name: &str) -> Result<(Option<u32>, Option<u32>, u32), ImapError> {
+    pub async fn select(&mut self, wire_name: &str) -> Result<FolderState, ImapError> {
         let timeout = self.endpoint.timeouts.io;
         let mb = tokio::time::timeout(timeout, self.inner.select(wire_name))
             .await
             .map_err(|_| self.endpoint.timeout("SELECT", timeout))?
             .map_err(|e| self.command_error("SELECT", e))?;
-        Ok((mb.uid_validity, mb.uid_next, mb.exists))
+        Ok((mb.uid_validity, mb.uid_next, mb.exists, mb.highest_modseq))
     }
 
     /// `UID STORE uid FLAGS.SILENT (flags)` on the selected mailbox.

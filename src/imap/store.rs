@@ -17,6 +17,18 @@ impl MessageBytes for FetchedBody {
     }
 }
 
+/// `(UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ)` as the engine's status.
+fn folder_status(
+    (validity, uid_next, exists, highest_modseq): (Option<u32>, Option<u32>, u32, Option<u64>),
+) -> FolderStatus {
+    FolderStatus {
+        uid_validity: validity.unwrap_or(0),
+        uid_next,
+        exists,
+        highest_modseq,
+    }
+}
+
 /// A UID set for a command (`1,5,7`), ranges folded (`1:4,9`).
 fn uid_set(uids: &[Uid]) -> String {
     let mut out = String::new();
@@ -135,36 +147,24 @@ impl Store for Session {
     }
 
     async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
-        let (validity, uid_next, exists) = Session::examine(self, name)
+        Session::examine(self, name)
             .await
-            .map_err(|e| to_store(e, FailureKind::Select))?;
-        Ok(FolderStatus {
-            uid_validity: validity.unwrap_or(0),
-            uid_next,
-            exists,
-        })
+            .map(folder_status)
+            .map_err(|e| to_store(e, FailureKind::Select))
     }
 
     async fn status(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
-        let (validity, uid_next, exists) = Session::status(self, name)
+        Session::status(self, name)
             .await
-            .map_err(|e| to_store(e, FailureKind::Select))?;
-        Ok(FolderStatus {
-            uid_validity: validity.unwrap_or(0),
-            uid_next,
-            exists,
-        })
+            .map(folder_status)
+            .map_err(|e| to_store(e, FailureKind::Select))
     }
 
     async fn select(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
-        let (validity, uid_next, exists) = Session::select(self, name)
+        Session::select(self, name)
             .await
-            .map_err(|e| to_store(e, FailureKind::Select))?;
-        Ok(FolderStatus {
-            uid_validity: validity.unwrap_or(0),
-            uid_next,
-            exists,
-        })
+            .map(folder_status)
+            .map_err(|e| to_store(e, FailureKind::Select))
     }
 
     async fn set_flags(&mut self, uid: Uid, flags: &[String]) -> Result<(), StoreError> {

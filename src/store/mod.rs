@@ -48,6 +48,8 @@ pub struct FolderStatus {
     pub uid_next: Option<Uid>,
     /// Number of messages.
     pub exists: u32,
+    /// HIGHESTMODSEQ (RFC 7162), when the server has CONDSTORE: it changes with any flag change.
+    pub highest_modseq: Option<u64>,
 }
 
 /// One message's metadata, without its body.

@@ -15,7 +15,7 @@
 //! borrow of it is held across an await.
 
 use super::identity::{fallback_key, header_key};
-use super::mapping::{FolderMapping, FolderRules, MappingError, plan_folders, with_parents};
+use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_folders, with_parents};
 use super::report::{FolderReport, MessageFailure, Reporter, SyncReport};
 use super::state::{CopyRecord, FolderRecord, SyncState};
 use crate::store::{FailureKind, FailureScope, MessageMeta, NewMessage, Store, StoreError, Uid};
@@ -123,7 +123,8 @@ pub async fn run<S: Store, D: Store>(
         .sep2
         .or(ns2.personal.as_ref().and_then(|p| p.1))
         .unwrap_or('/');
-    let mappings = plan_folders(&source_folders, &ns1, &ns2, &opts.rules)?;
+    let mut mappings = plan_folders(&source_folders, &ns1, &ns2, &opts.rules)?;
+    automap(&mut mappings, &source_folders, &dest_folders, &opts.rules);
     reporter.plan(&mappings);
 
     // The tree, parents first, every created folder subscribed.
@@ -304,20 +305,32 @@ async fn copy_folder<S: Store, D: Store>(
     fr: &mut FolderReport,
 ) -> Result<(), Stop> {
     // Re-run fast path: both sides exactly as when they were last in step → nothing to do,
-    // and not a header is fetched (UIDVALIDITY, UIDNEXT and MESSAGES unchanged on both sides).
+    // and not a header is fetched: UIDVALIDITY, UIDNEXT and MESSAGES unchanged on both sides,
+    // and with --resyncflags also HIGHESTMODSEQ (CONDSTORE), which moves with any flag change.
+    // The source's status is read before anything else, so mail arriving during the copy
+    // makes the next run look again.
     let filtered = opts.max_age_days.is_some() || opts.min_age_days.is_some();
-    let may_skip = dest_exists && !opts.just_folders && !opts.resync_flags && !filtered;
+    let journalled = shared.state.borrow().is_some();
+    let before = if journalled && !opts.just_folders && !filtered {
+        Some(src.status(&m.source).await.map_err(|e| side(e, true))?)
+    } else {
+        None
+    };
     let in_step = shared
         .state
         .borrow()
         .as_ref()
         .and_then(|s| s.in_step(&m.source, &m.dest))
         .cloned();
-    if let Some(rec) = in_step.filter(|_| may_skip) {
-        let s1 = src.status(&m.source).await.map_err(|e| side(e, true))?;
+    if let (Some(rec), Some(s1), true) = (in_step, before.as_ref(), dest_exists) {
         let s2 = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
         let triple = |s: &crate::store::FolderStatus| (s.uid_validity, s.uid_next.unwrap_or(0), s.exists);
-        if triple(&s1) == rec.source && triple(&s2) == rec.destination {
+        let flags_unchanged = !opts.resync_flags
+            || (s1.highest_modseq.is_some()
+                && s1.highest_modseq == rec.source_modseq
+                && s2.highest_modseq.is_some()
+                && s2.highest_modseq == rec.destination_modseq);
+        if triple(s1) == rec.source && triple(&s2) == rec.destination && flags_unchanged {
             fr.found = u64::from(s1.exists);
             fr.already = u64::from(s1.exists);
             fr.unchanged = true;
@@ -420,19 +433,18 @@ async fn copy_folder<S: Store, D: Store>(
     copy_messages(src, dst, m, status.uid_validity, &todo, shared, fr).await?;
 
     // In step now: remember both statuses so the next run can skip this folder.
-    let journalled = shared.state.borrow().is_some();
-    if journalled
-        && fr.failed.is_empty()
-        && !filtered
-        && let Some(next) = status.uid_next
+    if let Some(s1) = before.filter(|_| fr.failed.is_empty())
+        && let Some(next) = s1.uid_next
     {
         let d = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
         if let (Some(dnext), Some(s)) = (d.uid_next, shared.state.borrow_mut().as_deref_mut()) {
             let rec = FolderRecord {
                 folder: m.source.clone(),
                 dest: m.dest.clone(),
-                source: (status.uid_validity, next, status.exists),
+                source: (s1.uid_validity, next, s1.exists),
                 destination: (d.uid_validity, dnext, d.exists),
+                source_modseq: s1.highest_modseq,
+                destination_modseq: d.highest_modseq,
             };
             s.record_in_step(rec).map_err(|e| Stop::Run(e.into()))?;
         }

@@ -144,6 +144,13 @@ pub struct FolderRules {
     pub sep2: Option<char>,
     /// Substitutions on destination wire names (`--regextrans2`).
     pub regextrans2: Vec<Substitution>,
+    /// Force the source's personal prefix, wire form (`--prefix1`).
+    pub prefix1: Option<String>,
+    /// Force the destination's personal prefix, wire form (`--prefix2`).
+    pub prefix2: Option<String>,
+    /// Map special-use folders to the destination's folder of the same use (`--automap`);
+    /// off with a subfolder, as in imapsync.
+    pub automap: bool,
 }
 
 impl FolderRules {
@@ -193,8 +200,10 @@ pub fn plan_folders(
     ns2: &NamespacePrefixes,
     rules: &FolderRules,
 ) -> Result<Vec<FolderMapping>, MappingError> {
-    let (prefix1, nsep1) = ns1.personal.clone().unwrap_or_default();
-    let (prefix2, nsep2) = ns2.personal.clone().unwrap_or_default();
+    let (ns_prefix1, nsep1) = ns1.personal.clone().unwrap_or_default();
+    let (ns_prefix2, nsep2) = ns2.personal.clone().unwrap_or_default();
+    let prefix1 = rules.prefix1.clone().unwrap_or(ns_prefix1);
+    let prefix2 = rules.prefix2.clone().unwrap_or(ns_prefix2);
     let sep1 = rules
         .sep1
         .or(nsep1)
@@ -279,6 +288,45 @@ pub fn plan_folders(
     }
     out.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(out)
+}
+
+/// The special uses `--automap` follows (RFC 6154).
+const SPECIAL_USES: [&str; 7] = [
+    "\\Sent",
+    "\\Drafts",
+    "\\Trash",
+    "\\Junk",
+    "\\Archive",
+    "\\All",
+    "\\Flagged",
+];
+
+/// `--automap`: a source folder with a special use goes to the destination's folder with the
+/// same use (`Sent` → `Envoyés` when that is the destination's `\Sent`). Only without a
+/// subfolder: under one, every folder keeps its own name.
+pub fn automap(
+    mappings: &mut [FolderMapping],
+    source: &[FolderInfo],
+    dest: &[FolderInfo],
+    rules: &FolderRules,
+) {
+    if !rules.automap || rules.subfolder.is_some() {
+        return;
+    }
+    for m in mappings.iter_mut().filter(|m| m.skipped.is_none()) {
+        let Some(src) = source.iter().find(|f| f.name == m.source) else {
+            continue;
+        };
+        let Some(usage) = SPECIAL_USES.iter().find(|u| src.has_attribute(u)) else {
+            continue;
+        };
+        if let Some(target) = dest.iter().find(|f| f.has_attribute(usage))
+            && let Ok(utf8) = mutf7::decode(&target.name)
+        {
+            m.dest = target.name.clone();
+            m.dest_utf8 = utf8;
+        }
+    }
 }
 
 /// The destination folders to create for `dest`, parents first (wire names).
@@ -500,6 +548,41 @@ mod tests {
     fn malformed_source_name_is_an_error_not_a_panic() {
         let src = vec![folder("Bad &A!!-", &[])];
         assert!(plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &FolderRules::default()).is_err());
+    }
+
+    #[test]
+    fn automap_follows_special_use_and_prefixes_can_be_forced() {
+        let src = vec![
+            folder("INBOX", &[]),
+            folder("Sent", &["\\Sent"]),
+            folder("Notes", &[]),
+        ];
+        let dst = vec![folder("INBOX", &[]), folder("Envoy&AOk-s", &["\\Sent"])];
+        let rules = FolderRules {
+            automap: true,
+            ..Default::default()
+        };
+        let mut m = plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        automap(&mut m, &src, &dst, &rules);
+        assert_eq!(dest_of(&m, "Sent").unwrap(), "Envoyés");
+        assert_eq!(dest_of(&m, "Notes").unwrap(), "Notes");
+        // Under a subfolder, names are kept.
+        let rules = FolderRules {
+            automap: true,
+            subfolder: Some("N".into()),
+            ..Default::default()
+        };
+        let mut m = plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        automap(&mut m, &src, &dst, &rules);
+        assert_eq!(dest_of(&m, "Sent").unwrap(), "N/Sent");
+        // --prefix2 forces the destination prefix.
+        let rules = FolderRules {
+            prefix2: Some("INBOX.".into()),
+            sep2: Some('.'),
+            ..Default::default()
+        };
+        let m = plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        assert_eq!(dest_of(&m, "Notes").unwrap(), "INBOX.Notes");
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub struct FolderRecord {
     pub source: (u32, u32, u32),
     /// Destination (UIDVALIDITY, UIDNEXT, MESSAGES).
     pub destination: (u32, u32, u32),
+    /// Source HIGHESTMODSEQ, when the server has CONDSTORE.
+    #[serde(default)]
+    pub source_modseq: Option<u64>,
+    /// Destination HIGHESTMODSEQ, when the server has CONDSTORE.
+    #[serde(default)]
+    pub destination_modseq: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
