@@ -431,3 +431,56 @@ fn unknown_users_and_wrong_admin_key_have_their_own_codes() {
     );
     assert_eq!(r.code, 31, "{}", r.stderr);
 }
+
+#[test]
+fn login_checks_and_stores_the_key_so_runs_need_nothing_else() {
+    let sb = Sandbox::start(5, Default::default()).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("c.toml");
+    let text: Vec<String> = std::fs::read_to_string(&sb.config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("key_file"))
+        .map(String::from)
+        .collect();
+    std::fs::write(&cfg, text.join("\n")).unwrap();
+    let cmd = |args: &[&str], key: Option<&str>| {
+        let mut c = Command::cargo_bin("offboard").unwrap();
+        c.args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("OFFBOARD_KEYRING", "off");
+        match key {
+            Some(k) => c.env("OFFBOARD_ADMIN_KEY", k),
+            None => c.env_remove("OFFBOARD_ADMIN_KEY"),
+        };
+        c.output().unwrap()
+    };
+    let stored = home.path().join("offboard/admin-key");
+    // A key BlueMind refuses is not stored.
+    let out = cmd(&["login"], Some("not-a-key"));
+    assert_eq!(
+        out.status.code(),
+        Some(30),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stored.exists());
+    let admin = sb.bluemind.admin_key().expose_secret().to_string();
+    let out = cmd(&["login"], Some(&admin));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("no OS keyring") && err.contains("mode 0600") && !err.contains(&admin),
+        "{err}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Now a run needs no key anywhere else.
+    let out = cmd(&["bertrand", "--to", "nathalie", "--dry-run"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

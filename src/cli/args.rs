@@ -105,8 +105,8 @@ pub enum Command {
     /// Check an IMAP account: connect, log in, and show capabilities, namespaces and folders
     /// (raw wire name beside the UTF-8 name, to write --include/--exclude regexes).
     Probe(ProbeArgs),
-    /// Store the BlueMind admin API key (asked without echo, checked against the server) in a
-    /// file only you can read: ~/.config/offboard/admin-key.
+    /// Store the BlueMind admin API key (asked without echo, checked against the server) in
+    /// the kernel keyring, or where there is none in ~/.config/offboard/admin-key (mode 0600).
     Login {
         /// BlueMind URL (else from the config file).
         #[arg(long, value_name = "URL")]

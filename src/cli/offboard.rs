@@ -6,7 +6,7 @@ use super::args::{Cli, TlsMode};
 use super::exit::{self, Exit};
 use super::summary;
 use crate::config::file::{ConfigFile, config_dir, load};
-use crate::config::secret::{read_private_file, secret_from_env, write_private_file};
+use crate::config::secret::{read_private_file, secret_from_env};
 use crate::imap::{Endpoint, Security, Timeouts, TlsSettings};
 use crate::workflow::{self, OffboardReport, Outcome, Settings};
 use bluemind_api::TlsOptions;
@@ -40,8 +40,10 @@ fn admin_key(cfg: &ConfigFile) -> anyhow::Result<SecretString> {
     if let Some(f) = &cfg.bluemind.key_file {
         return read_private_file(f);
     }
-    if let Some(p) = stored_key_path().filter(|p| p.exists()) {
-        return read_private_file(&p);
+    if let Some(p) = stored_key_path()
+        && let Some(k) = crate::config::keyring::load(&p)?
+    {
+        return Ok(k);
     }
     Err(CliError::new(Exit::AdminKey, "no BlueMind admin API key")
         .hint("run `offboard login`, set [bluemind] key_file in the config (mode 0600), or export OFFBOARD_ADMIN_KEY")
@@ -333,12 +335,19 @@ pub(super) async fn login(
     let me = client.current_user().await?;
     let path = stored_key_path()
         .ok_or_else(|| config_error("no config directory", "set $HOME or $XDG_CONFIG_HOME"))?;
-    write_private_file(&path, &key)
+    let who = me.value.as_ref().map(|u| u.login.clone()).unwrap_or(me.uid);
+    let stored = crate::config::keyring::store(&key, &path)
         .map_err(|e| CliError::new(Exit::NoInput, format!("cannot write {}: {e}", path.display())))?;
-    eprintln!(
-        "Key of {} checked and stored in {} (mode 0600). The OS keyring is not used yet: keep this file private.",
-        me.value.as_ref().map(|u| u.login.clone()).unwrap_or(me.uid),
-        path.display()
-    );
+    match stored {
+        crate::config::keyring::Stored::Keyring => eprintln!(
+            "Key of {who} checked and stored in the kernel keyring (keyutils): it is cleared at reboot and \
+             after a few days unused; run `offboard login` again then."
+        ),
+        crate::config::keyring::Stored::File(p) => eprintln!(
+            "warning: no OS keyring is reachable here; the key of {who} was checked and stored in {} \
+             (mode 0600, readable by you only). Keep it private, or use OFFBOARD_ADMIN_KEY / [bluemind] key_file.",
+            p.display()
+        ),
+    }
     Ok(Exit::Ok)
 }
