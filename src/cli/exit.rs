@@ -27,8 +27,6 @@ pub enum Exit {
     Usage = 64,
     /// An input file (password file, CA file) cannot be read.
     NoInput = 66,
-    /// The command is not built in this version yet.
-    NotImplemented = 69,
     /// A bug of ours ("internal error, please report").
     Internal = 70,
     /// `--subfolder1` names a folder host1 does not have.
@@ -85,7 +83,6 @@ const ALL: &[Exit] = &[
     Exit::Authentication,
     Exit::Usage,
     Exit::NoInput,
-    Exit::NotImplemented,
     Exit::Internal,
     Exit::SubfolderMissing,
     Exit::ConnectionHost1,
