@@ -484,3 +484,40 @@ fn login_checks_and_stores_the_key_so_runs_need_nothing_else() {
     let out = cmd(&["bertrand", "--to", "nathalie", "--dry-run"], None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_failure_after_the_keys_were_minted_still_deletes_them() {
+    let sb = Sandbox::start(20, Default::default()).unwrap();
+    // BlueMind fails while listing shared mailboxes: after the copy, before the grants.
+    sb.bluemind.state().faults.insert("list_for_user".into(), 500);
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
+    assert_eq!(r.code, 38, "{}\n{}", r.stdout, r.stderr);
+    let doc = json(&r);
+    assert_eq!(doc["credentials"]["keys_minted"], 2);
+    assert_eq!(doc["credentials"]["keys_deleted"], 2);
+    let steps = doc["steps"].as_array().unwrap();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["name"] == "grants" && s["status"] == "failed")
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["name"] == "cleanup" && s["status"] == "ok")
+    );
+    no_run_keys_left(&sb);
+    assert!(
+        sb.bluemind
+            .state()
+            .sessions
+            .values()
+            .all(|u| u != BERTRAND_UID && u != NATHALIE_UID),
+        "su session left open"
+    );
+    // The mail was copied before the failure; a re-run finishes the job.
+    sb.bluemind.state().faults.clear();
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_handed_over(&sb);
+}
