@@ -636,29 +636,17 @@ impl Session {
             }
             io.write_all(b"\r\n").await?;
             io.flush().await?;
-            loop {
-                let Some(resp) = self.inner.read_response().await? else {
-                    return Err(async_imap::error::Error::ConnectionLost);
-                };
-                if let Response::Done {
-                    tag: t,
-                    status,
-                    outcome,
-                } = resp.parsed()
-                    && *t == tag
-                {
-                    return match status {
-                        Status::Ok => {
-                            let mut uids: Vec<Option<(u32, u32)>> =
-                                appended_uids(outcome).into_iter().map(Some).collect();
-                            uids.resize(n, None);
-                            Ok(uids)
-                        }
-                        Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
-                        _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
-                    };
+            completion(&mut self.inner, &tag, |status, outcome| match status {
+                Status::Ok => {
+                    let mut uids: Vec<Option<(u32, u32)>> =
+                        appended_uids(outcome).into_iter().map(Some).collect();
+                    uids.resize(n, None);
+                    Ok(uids)
                 }
-            }
+                Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
+                _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
+            })
+            .await?
         };
         deadline(&endpoint, "APPEND", timeout, fut).await
     }
@@ -760,24 +748,12 @@ impl Session {
         let endpoint = self.endpoint.clone();
         let fut = async {
             write_literal(self.inner.get_mut(), &[]).await?;
-            loop {
-                let Some(resp) = self.inner.read_response().await? else {
-                    return Err(async_imap::error::Error::ConnectionLost);
-                };
-                if let Response::Done {
-                    tag: t,
-                    status,
-                    outcome,
-                } = resp.parsed()
-                    && *t == tag
-                {
-                    return match status {
-                        Status::Ok => Ok(appended_uids(outcome).first().copied()),
-                        Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
-                        _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
-                    };
-                }
-            }
+            completion(&mut self.inner, &tag, |status, outcome| match status {
+                Status::Ok => Ok(appended_uids(outcome).first().copied()),
+                Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
+                _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
+            })
+            .await?
         };
         deadline(&endpoint, "APPEND", timeout, fut).await
     }
@@ -909,6 +885,28 @@ fn message_args(flags: &[String], date: Option<&str>, len: u64, literal_plus: bo
     }
     args.push_str(&format!(" {{{len}{}}}", if literal_plus { "+" } else { "" }));
     args
+}
+
+/// Reads responses until the tagged completion of `tag`, and maps it with `f`.
+async fn completion<T>(
+    inner: &mut async_imap::Session<Io>,
+    tag: &async_imap::imap_proto::RequestId,
+    f: impl FnOnce(&Status, &async_imap::imap_proto::Outcome<'_>) -> Result<T, async_imap::error::Error>,
+) -> Result<Result<T, async_imap::error::Error>, async_imap::error::Error> {
+    loop {
+        let Some(resp) = inner.read_response().await? else {
+            return Err(async_imap::error::Error::ConnectionLost);
+        };
+        if let Response::Done {
+            tag: t,
+            status,
+            outcome,
+        } = resp.parsed()
+            && t == tag
+        {
+            return Ok(f(status, outcome));
+        }
+    }
 }
 
 /// The `(UIDVALIDITY, UID)`s of an `[APPENDUID v set]` response code (RFC 4315), in order.

@@ -498,18 +498,7 @@ async fn copy_messages<S: Store, D: Store>(
     for meta in big {
         match stream_one(src, dst, m, meta).await? {
             Ok(uid) => copied_one(shared, fr, m, source_validity, meta, meta.size, uid)?,
-            Err(e) => {
-                shared
-                    .reporter
-                    .borrow_mut()
-                    .message_failed(&m.source_utf8, meta.uid, &e);
-                fr.fail(MessageFailure {
-                    folder: m.source_utf8.clone(),
-                    uid: meta.uid,
-                    kind: e.kind,
-                    message: e.message,
-                });
-            }
+            Err(e) => failed_one(shared, fr, m, meta.uid, e),
         }
     }
     let batches = batches(&small);
@@ -585,23 +574,26 @@ async fn copy_messages<S: Store, D: Store>(
                     uid,
                 )?,
                 Err(e) if e.scope == FailureScope::Account => return Err(side(e, false)),
-                Err(e) => {
-                    shared
-                        .reporter
-                        .borrow_mut()
-                        .message_failed(&m.source_utf8, meta.uid, &e);
-                    fr.fail(MessageFailure {
-                        folder: m.source_utf8.clone(),
-                        uid: meta.uid,
-                        kind: e.kind,
-                        message: e.message,
-                    });
-                }
+                Err(e) => failed_one(shared, fr, m, meta.uid, e),
             }
         }
         fetched = prefetched.unwrap_or(Ok(Vec::new()));
     }
     Ok(())
+}
+
+/// Reports and counts one message that could not be copied; the run goes on.
+fn failed_one(shared: &Shared<'_>, fr: &mut FolderReport, m: &FolderMapping, uid: Uid, e: StoreError) {
+    shared
+        .reporter
+        .borrow_mut()
+        .message_failed(&m.source_utf8, uid, &e);
+    fr.fail(MessageFailure {
+        folder: m.source_utf8.clone(),
+        uid,
+        kind: e.kind,
+        message: e.message,
+    });
 }
 
 /// Counts and journals one copied message.
