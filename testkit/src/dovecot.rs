@@ -59,6 +59,9 @@ pub struct DovecotOptions {
     pub max_mail_size: Option<u64>,
     /// Per-user storage quota in KiB (quota plugin), to test a full mailbox.
     pub quota_kib: Option<u64>,
+    /// Where the instance's directory goes (default: the system temp dir). The benchmark puts
+    /// it in memory, where the disk's own noise does not reach the timings.
+    pub base_dir: Option<PathBuf>,
 }
 
 impl Default for DovecotOptions {
@@ -70,6 +73,7 @@ impl Default for DovecotOptions {
             keep_dir: std::env::var_os("OFFBOARD_KEEP_DOVECOT").is_some(),
             max_mail_size: None,
             quota_kib: None,
+            base_dir: None,
         }
     }
 }
@@ -146,7 +150,12 @@ impl Dovecot {
 
     fn try_start(opts: &DovecotOptions) -> Result<Self> {
         let binary = dovecot_binary()?;
-        let dir = tempfile::Builder::new().prefix("offboard-dovecot-").tempdir()?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("offboard-dovecot-");
+        let dir = match &opts.base_dir {
+            Some(base) => builder.tempdir_in(base)?,
+            None => builder.tempdir()?,
+        };
         let root = dir.path().to_path_buf();
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
         let is_root = nix::unistd::geteuid().is_root();

@@ -1,10 +1,16 @@
 //! The benchmark: one Dovecot, one reproducible mailbox, every tool copying it, side by side.
 //!
-//!     cargo build --release && cargo run --release -p testkit --bin bench -- [--messages N] [--huge N]
+//!     cargo build --release && cargo run --release -p testkit --bin bench -- \
+//!         [--messages N] [--huge N] [--huge-mb MB] [--runs N] [--peer-runs N] [--only-offboard]
+//!         [--disk]
+//!
+//! `OFFBOARD_BENCH_ARGS` adds options to the offboard runs (e.g. "--workers 4").
 //!
 //! Times, in one run: `offboard` first copy, `offboard` re-run with nothing new, `mbsync`
-//! (package isync) doing the same copy, `imapsync` when $IMAPSYNC names one, and `doveadm
-//! import` (the server copying internally: the floor). Each destination is checked against
+//! (package isync) doing the same copy, `imapsync` when $IMAPSYNC names one, the imapsync
+//! model (`bench/imapsync-model.pl`: imapsync's commands through imapsync's IMAP library, a
+//! floor for imapsync's time) when Perl has Mail::IMAPClient, and `doveadm import` (the
+//! server copying internally: the floor). Each destination is checked against
 //! the source. Prints wall time, messages/s, MB/s, peak RSS, CPU, and the ratio to offboard.
 //! Not part of the test suite: timings belong here, not in tests.
 
@@ -12,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
-use testkit::{BERTRAND, Dovecot, DovecotOptions, MailboxSpec, NATHALIE, fill, readback};
+use testkit::{BERTRAND, Dovecot, DovecotOptions, MailboxSpec, fill, readback};
 
 struct Measure {
     tool: String,
@@ -41,6 +47,9 @@ fn timed(cmd: &mut Command) -> Result<(f64, u64, f64, String)> {
             None => full.env_remove(k),
         };
     }
+    // Each run starts with the previous runs' writes on disk, so that their writeback does
+    // not land in this run's time.
+    let _ = Command::new("sync").status();
     let start = Instant::now();
     let o = full
         .output()
@@ -92,21 +101,28 @@ fn offboard_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Deletes the destination subtree so each tool starts from an empty successor mailbox.
-fn reset_destination(d: &Dovecot, sub: &str) -> Result<()> {
-    let _ = d.doveadm(&["mailbox", "delete", "-r", "-s", "-u", NATHALIE.0, sub]);
-    Ok(())
+/// The destinations' password: every timed run copies into a new user of its own.
+const DEST_PASSWORD: &str = "Bench-dest-1";
+
+/// A new, empty successor mailbox for one timed run. Each run gets its own rather than
+/// emptying one between runs: deleting 200 MB of mail files makes this disk (ext4 with
+/// online discard) slow for the next seconds, and would penalise whichever tool runs next.
+fn fresh_destination(d: &Dovecot, tool: &str, run: usize) -> Result<String> {
+    let login = format!("dest-{tool}-{run}@bluemind.loc");
+    d.add_user(&login, DEST_PASSWORD)?;
+    Ok(login)
 }
 
 /// Checks the copy under `sub` (mbsync puts INBOX at the destination's INBOX: `inbox_at_root`).
 fn verify(
     d: &Dovecot,
     source: &readback::MailboxSnapshot,
+    user: &str,
     sub: &str,
     exact: bool,
     inbox_at_root: bool,
 ) -> Result<String> {
-    let dst = readback::snapshot(d.imap_port, NATHALIE.0)?;
+    let dst = readback::snapshot(d.imap_port, user)?;
     let mut missing = 0usize;
     let mut where_missing = Vec::new();
     for (name, f) in &source.folders {
@@ -155,7 +171,21 @@ fn main() -> Result<()> {
     let huge = arg("--huge", 0);
     let huge_mb = arg("--huge-mb", 12);
     let runs = arg("--runs", 3).max(1);
+    // imapsync and its model take tens of seconds a run: one unless asked for more.
+    let peer_runs = arg("--peer-runs", 1).max(1);
+    let only_offboard = args.iter().any(|a| a == "--only-offboard");
+    // Mail in memory unless --disk: this machine's shared disk makes wall times vary 2–3×
+    // from one minute to the next, which would drown the differences between the tools.
+    let on_disk = args.iter().any(|a| a == "--disk");
+    let shm = std::path::Path::new("/dev/shm");
+    let base_dir = (!on_disk && shm.is_dir()).then(|| shm.to_path_buf());
+    let storage = if base_dir.is_some() {
+        "mail in tmpfs"
+    } else {
+        "mail on disk, fsync off"
+    };
     let d = Dovecot::start_with(DovecotOptions {
+        base_dir,
         fsync: false,
         max_lifetime: std::time::Duration::from_secs(3600),
         ..Default::default()
@@ -166,8 +196,8 @@ fn main() -> Result<()> {
     // The benchmark copies the leaver's own folders: no Junk/Trash/Outbox in the source.
     spec.folders
         .retain(|f| !["Junk", "Trash", "Outbox"].contains(&f.as_str()));
-    eprintln!("filling {n} messages (+{huge} of 12 MB)…");
-    let msgs = fill::fill(d.imap_port, BERTRAND.0, &spec)?;
+    eprintln!("filling {n} messages (+{huge} of {huge_mb} MB)…");
+    fill::fill(d.imap_port, BERTRAND.0, &spec)?;
     let source = readback::snapshot(d.imap_port, BERTRAND.0)?;
     let total_bytes: u64 = source
         .folders
@@ -181,59 +211,78 @@ fn main() -> Result<()> {
         total_bytes as f64 / 1e6,
         source.folders.len()
     );
-    let _ = msgs;
 
     let work = tempfile::tempdir()?;
     let pass1 = work.path().join("p1");
     let pass2 = work.path().join("p2");
     std::fs::write(&pass1, BERTRAND.1)?;
-    std::fs::write(&pass2, NATHALIE.1)?;
-    let state = work.path().join("state");
+    std::fs::write(&pass2, DEST_PASSWORD)?;
     let mut results = Vec::new();
-
-    // offboard: first copy, then a re-run with nothing new.
-    let ob = offboard_bin()?;
-    let ob_cmd = |sub: &str| {
-        let mut c = Command::new(&ob);
-        c.args([
-            "imapsync",
+    let summary = format!(
+        "{}, {storage}, median of {runs} runs",
+        spec_summary(n, huge, huge_mb)
+    );
+    // To compare settings, e.g. OFFBOARD_BENCH_ARGS="--workers 4".
+    let extra_offboard_args = std::env::var("OFFBOARD_BENCH_ARGS").unwrap_or_default();
+    // The imapsync command line, for offboard's imapsync mode, imapsync and its model.
+    let imapsync_args = |user: &str, sub: &str| -> Vec<std::ffi::OsString> {
+        let port = d.imap_port.to_string();
+        let mut v: Vec<std::ffi::OsString> = Vec::new();
+        for a in [
             "--host1",
             "127.0.0.1",
             "--port1",
-            &d.imap_port.to_string(),
+            &port,
             "--notls1",
             "--user1",
             BERTRAND.0,
-        ])
-        .arg("--passfile1")
-        .arg(&pass1)
-        .args([
+        ] {
+            v.push(a.into());
+        }
+        v.push("--passfile1".into());
+        v.push(pass1.clone().into());
+        for a in [
             "--host2",
             "127.0.0.1",
             "--port2",
-            &d.imap_port.to_string(),
+            &port,
             "--notls2",
             "--user2",
-            NATHALIE.0,
-        ])
-        .arg("--passfile2")
-        .arg(&pass2)
-        .args(["--subfolder2", sub, "--state-dir"])
-        .arg(&state);
+            user,
+        ] {
+            v.push(a.into());
+        }
+        v.push("--passfile2".into());
+        v.push(pass2.clone().into());
+        v.push("--subfolder2".into());
+        v.push(sub.into());
+        v
+    };
+
+    // offboard: first copy, then a re-run with nothing new into the last copy.
+    let ob = offboard_bin()?;
+    let ob_cmd = |user: &str, state: &std::path::Path| {
+        let mut c = Command::new(&ob);
+        c.arg("imapsync")
+            .args(imapsync_args(user, "OB"))
+            .arg("--state-dir")
+            .arg(state)
+            .args(extra_offboard_args.split_whitespace());
         c
     };
     let mut firsts = Vec::new();
+    let mut last = None;
+    let mut check = String::new();
     for run in 0..runs {
-        if run > 0 {
-            reset_destination(&d, "OB")?;
-            let _ = std::fs::remove_dir_all(&state);
-        }
-        let (wall, rss, cpu, _) = timed(&mut ob_cmd("OB"))?;
+        let user = fresh_destination(&d, "offboard", run)?;
+        let state = work.path().join(format!("state-{run}"));
+        let (wall, rss, cpu, _) = timed(&mut ob_cmd(&user, &state))?;
         eprintln!("offboard first copy, run {}: {wall:.2} s", run + 1);
+        check = verify(&d, &source, &user, "OB", true, false)?;
         firsts.push((wall, rss, cpu));
+        last = Some((user, state));
     }
     let (wall, rss, cpu) = median(&mut firsts);
-    let check = verify(&d, &source, "OB", true, false)?;
     results.push(Measure {
         tool: "offboard (first copy)".into(),
         wall,
@@ -243,71 +292,59 @@ fn main() -> Result<()> {
         bytes: total_bytes,
         check,
     });
-    let (wall, rss, cpu, log) = timed(&mut ob_cmd("OB"))?;
-    let check = if log.contains("Messages transferred           : 0 ") {
-        "copied nothing".to_string()
-    } else {
-        bail!("re-run copied something:\n{log}")
-    };
-    results.push(Measure {
-        tool: "offboard (re-run, nothing new)".into(),
-        wall,
-        rss_kib: rss,
-        cpu,
-        messages: total,
-        bytes: 0,
-        check,
-    });
-
-    // mbsync.
-    reset_destination(&d, "OB")?;
-    let mbsyncrc = work.path().join("mbsyncrc");
-    let meta = work.path().join("mbsync-meta");
-    std::fs::create_dir_all(&meta)?;
-    std::fs::write(
-        &mbsyncrc,
-        format!(
-            "FSync no\n\nIMAPAccount src\nHost 127.0.0.1\nPort {p}\nUser {u1}\nPassCmd \"cat {p1}\"\nSSLType None\nAuthMechs LOGIN\n\n\
-             IMAPStore src\nAccount src\n\n\
-             IMAPAccount dst\nHost 127.0.0.1\nPort {p}\nUser {u2}\nPassCmd \"cat {p2}\"\nSSLType None\nAuthMechs LOGIN\n\n\
-             IMAPStore dst\nAccount dst\nPath MB/\n\n\
-             Channel c\nFar :src:\nNear :dst:\nPatterns *\nCreate Near\nSync Pull\nSyncState {meta}/\nExpunge None\n",
-            p = d.imap_port,
-            u1 = BERTRAND.0,
-            u2 = NATHALIE.0,
-            p1 = pass1.display(),
-            p2 = pass2.display(),
-            meta = meta.display()
-        ),
-    )?;
-    let reset_mbsync = || -> Result<()> {
-        reset_destination(&d, "MB")?;
-        for f in ["INBOX/Factures", "INBOX"] {
-            let _ = d.doveadm(&["expunge", "-u", NATHALIE.0, "mailbox", f, "all"]);
+    if let Some((user, state)) = last {
+        let (wall, rss, cpu, log) = timed(&mut ob_cmd(&user, &state))?;
+        if !log.contains("Messages transferred           : 0 ") {
+            bail!("re-run copied something:\n{log}")
         }
-        let _ = std::fs::remove_dir_all(&meta);
-        std::fs::create_dir_all(&meta)?;
-        Ok(())
-    };
+        results.push(Measure {
+            tool: "offboard (re-run, nothing new)".into(),
+            wall,
+            rss_kib: rss,
+            cpu,
+            messages: total,
+            bytes: 0,
+            check: "copied nothing".into(),
+        });
+    }
+    if only_offboard {
+        print_table(&results, total, total_bytes, &summary);
+        return Ok(());
+    }
+
+    // mbsync: the source's INBOX goes to the destination's INBOX, the rest under MB/.
     let mut mb = Vec::new();
     let mut mb_check = String::new();
     for run in 0..runs {
-        match timed(
-            Command::new("mbsync")
-                .arg("-c")
-                .arg(&mbsyncrc)
-                .arg("-a")
-                .arg("-q"),
-        ) {
+        let user = fresh_destination(&d, "mbsync", run)?;
+        let mbsyncrc = work.path().join(format!("mbsyncrc-{run}"));
+        let meta = work.path().join(format!("mbsync-meta-{run}"));
+        std::fs::create_dir_all(&meta)?;
+        std::fs::write(
+            &mbsyncrc,
+            format!(
+                "FSync no\n\nIMAPAccount src\nHost 127.0.0.1\nPort {p}\nUser {u1}\nPassCmd \"cat {p1}\"\nSSLType None\nAuthMechs LOGIN\n\n\
+                 IMAPStore src\nAccount src\n\n\
+                 IMAPAccount dst\nHost 127.0.0.1\nPort {p}\nUser {u2}\nPassCmd \"cat {p2}\"\nSSLType None\nAuthMechs LOGIN\n\n\
+                 IMAPStore dst\nAccount dst\nPath MB/\n\n\
+                 Channel c\nFar :src:\nNear :dst:\nPatterns *\nCreate Near\nSync Pull\nSyncState {meta}/\nExpunge None\n",
+                p = d.imap_port,
+                u1 = BERTRAND.0,
+                u2 = user,
+                p1 = pass1.display(),
+                p2 = pass2.display(),
+                meta = meta.display()
+            ),
+        )?;
+        match timed(Command::new("mbsync").arg("-c").arg(&mbsyncrc).args(["-a", "-q"])) {
             Ok((wall, rss, cpu, _)) => {
                 eprintln!("mbsync, run {}: {wall:.2} s", run + 1);
-                mb_check =
-                    verify(&d, &source, "MB", false, true).unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
+                mb_check = verify(&d, &source, &user, "MB", false, true)
+                    .unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
                 mb.push((wall, rss, cpu));
             }
             Err(e) => eprintln!("mbsync skipped: {e}"),
         }
-        reset_mbsync()?;
     }
     if !mb.is_empty() {
         let (wall, rss, cpu) = median(&mut mb);
@@ -322,62 +359,72 @@ fn main() -> Result<()> {
         });
     }
 
-    // imapsync, when available.
+    // imapsync when $IMAPSYNC names one; the imapsync model (a floor for imapsync's time)
+    // when Perl has Mail::IMAPClient.
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/imapsync-model.pl");
+    let model_ok = Command::new("perl")
+        .args(["-MMail::IMAPClient", "-e1"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    // (tool, program and its first arguments, extra arguments, bodies byte-exact: imapsync's
+    // --addheader rewrites the messages that have no Message-ID).
+    let mut peers: Vec<(&str, Vec<std::ffi::OsString>, &[&str], bool)> = Vec::new();
     if let Some(imapsync) = std::env::var_os("IMAPSYNC") {
-        let mut c = Command::new(imapsync);
-        c.args([
-            "--host1",
-            "127.0.0.1",
-            "--port1",
-            &d.imap_port.to_string(),
-            "--notls1",
-            "--user1",
-            BERTRAND.0,
-        ])
-        .arg("--passfile1")
-        .arg(&pass1)
-        .args([
-            "--host2",
-            "127.0.0.1",
-            "--port2",
-            &d.imap_port.to_string(),
-            "--notls2",
-            "--user2",
-            NATHALIE.0,
-        ])
-        .arg("--passfile2")
-        .arg(&pass2)
-        .args(["--subfolder2", "IS", "--nolog", "--addheader"]);
-        match timed(&mut c) {
-            Ok((wall, rss, cpu, _)) => {
-                let check =
-                    verify(&d, &source, "IS", false, false).unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
-                results.push(Measure {
-                    tool: "imapsync".into(),
-                    wall,
-                    rss_kib: rss,
-                    cpu,
-                    messages: total,
-                    bytes: total_bytes,
-                    check,
-                });
+        peers.push(("imapsync", vec![imapsync], &["--nolog", "--addheader"], false));
+    }
+    if model_ok {
+        peers.push((
+            "imapsync model (floor, see bench/imapsync-model.pl)",
+            vec!["perl".into(), model.into_os_string()],
+            &[],
+            true,
+        ));
+    } else {
+        eprintln!("imapsync model skipped: apt-get install libmail-imapclient-perl");
+    }
+    for (k, (tool, program, extra, exact)) in peers.into_iter().enumerate() {
+        let mut measured = Vec::new();
+        let mut check = String::new();
+        for run in 0..peer_runs {
+            let user = fresh_destination(&d, &format!("peer{k}"), run)?;
+            let mut c = Command::new(&program[0]);
+            c.args(&program[1..]).args(imapsync_args(&user, "IS")).args(extra);
+            match timed(&mut c) {
+                Ok((wall, rss, cpu, _)) => {
+                    eprintln!("{tool}, run {}: {wall:.2} s", run + 1);
+                    check = verify(&d, &source, &user, "IS", exact, false)
+                        .unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
+                    measured.push((wall, rss, cpu));
+                }
+                Err(e) => eprintln!("{tool} failed: {e}"),
             }
-            Err(e) => eprintln!("imapsync failed: {e}"),
         }
-        reset_destination(&d, "IS")?;
+        if !measured.is_empty() {
+            let (wall, rss, cpu) = median(&mut measured);
+            results.push(Measure {
+                tool: tool.into(),
+                wall,
+                rss_kib: rss,
+                cpu,
+                messages: total,
+                bytes: total_bytes,
+                check,
+            });
+        }
     }
 
     // doveadm import: the server copying internally, the floor.
+    let user = fresh_destination(&d, "doveadm", 0)?;
     let src_home = d.root().join("home").join(BERTRAND.0).join("Maildir");
     let loc = format!("maildir:{}:LAYOUT=fs", src_home.display());
     let mut c = Command::new("doveadm");
     c.arg("-c")
         .arg(d.config_path())
-        .args(["import", "-u", NATHALIE.0, "-s", &loc, "DA", "all"]);
+        .args(["import", "-u", &user, "-s", &loc, "DA", "all"]);
     match timed(&mut c) {
         Ok((wall, rss, cpu, _)) => {
-            let check =
-                verify(&d, &source, "DA", true, false).unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
+            let check = verify(&d, &source, &user, "DA", true, false)
+                .unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
             results.push(Measure {
                 tool: "doveadm import (floor)".into(),
                 wall,
@@ -391,12 +438,7 @@ fn main() -> Result<()> {
         Err(e) => eprintln!("doveadm import failed: {e}"),
     }
 
-    print_table(
-        &results,
-        total,
-        total_bytes,
-        &format!("{}, median of {runs} runs", spec_summary(n, huge, huge_mb)),
-    );
+    print_table(&results, total, total_bytes, &summary);
     Ok(())
 }
 
@@ -417,7 +459,7 @@ fn spec_summary(n: usize, huge: usize, huge_mb: usize) -> String {
 fn print_table(results: &[Measure], total: usize, bytes: u64, spec: &str) {
     let base = results.first().map(|r| r.wall).unwrap_or(1.0);
     println!(
-        "\nMailbox: {spec} ({total} messages, {:.1} MB), loopback Dovecot, fsync off\n",
+        "\nMailbox: {spec} ({total} messages, {:.1} MB), loopback Dovecot\n",
         bytes as f64 / 1e6
     );
     println!("| tool | wall (s) | messages/s | MB/s | peak RSS (MB) | CPU (s) | × offboard | check |");
