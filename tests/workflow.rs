@@ -521,3 +521,138 @@ fn a_failure_after_the_keys_were_minted_still_deletes_them() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_handed_over(&sb);
 }
+
+#[test]
+fn ctrl_c_deletes_the_keys_closes_the_sessions_and_a_rerun_finishes() {
+    let sb = Sandbox::start(20, Default::default()).unwrap();
+    // Hold the run after the copy, at the listing of shared mailboxes, with both keys live.
+    sb.bluemind.state().held.insert("list_for_user".into());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"))
+        .arg("--config")
+        .arg(&sb.config)
+        .args(["bertrand", "--to", "nathalie", "--yes", "--json"])
+        .env_remove("OFFBOARD_ADMIN_KEY")
+        .env_remove("OFFBOARD_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !sb
+        .bluemind
+        .state()
+        .requests
+        .iter()
+        .any(|r| r == "HELD list_for_user")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached the grants"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the grants"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        sb.bluemind
+            .state()
+            .keys
+            .iter()
+            .filter(|k| k.display_name.starts_with("offboard "))
+            .count(),
+        2,
+        "both keys live while the run is held"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    sb.bluemind.state().held.clear();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("interrupted"), "{}", r.stderr);
+    let doc = json(&r);
+    assert_eq!(doc["credentials"]["keys_minted"], 2);
+    assert_eq!(doc["credentials"]["keys_deleted"], 2);
+    no_run_keys_left(&sb);
+    assert!(
+        sb.bluemind
+            .state()
+            .sessions
+            .values()
+            .all(|u| u != BERTRAND_UID && u != NATHALIE_UID),
+        "su session left open"
+    );
+    // No grant was made before the interruption; the re-run copies nothing twice and grants.
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = json(&r);
+    let copied: u64 = doc["copy"]["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["copied"].as_u64().unwrap())
+        .sum();
+    assert_eq!(copied, 0, "the re-run copied again: {}", r.stdout);
+    let grants = doc["grants"].as_array().unwrap();
+    assert_eq!(grants.len(), 3);
+    assert!(grants.iter().all(|g| g["status"] == "added"), "{grants:?}");
+    assert_handed_over(&sb);
+    no_run_keys_left(&sb);
+}
+
+/// Runs offboard on a terminal (a pseudo-terminal from util-linux `script`), typing `input`.
+fn offboard_on_a_terminal(sb: &Sandbox, args: &str, input: &str) -> (i32, String) {
+    let bin = assert_cmd::cargo::cargo_bin("offboard");
+    let line = format!("'{}' --config '{}' {args}", bin.display(), sb.config.display());
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env_remove("OFFBOARD_ADMIN_KEY")
+        .env_remove("OFFBOARD_CONFIG")
+        .env("TERM", "dumb")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn on_a_terminal_the_plan_is_confirmed_before_anything_changes() {
+    let sb = Sandbox::start(20, Default::default()).unwrap();
+    let acls_before = sb.bluemind.state().acls.clone();
+    let (code, text) = offboard_on_a_terminal(&sb, "bertrand --to nathalie", "n\n");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Carry out this plan? [y/N]"), "{text}");
+    assert!(text.contains("Nothing was changed."), "{text}");
+    let dst = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    assert!(
+        dst.folders.keys().all(|k| !k.starts_with(FOLDER)),
+        "declined, yet copied: {:?}",
+        dst.folders.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(sb.bluemind.state().acls, acls_before, "declined, yet granted");
+    no_run_keys_left(&sb);
+
+    let (code, text) = offboard_on_a_terminal(&sb, "bertrand --to nathalie", "y\n");
+    assert_eq!(code, 0, "{text}");
+    assert_handed_over(&sb);
+    no_run_keys_left(&sb);
+}

@@ -121,6 +121,10 @@ pub struct State {
     /// Forced failures: route name (e.g. `"su"`, `"acl_put"`) → HTTP status; `"su:<login>"`
     /// refuses su to that one user.
     pub faults: HashMap<String, u16>,
+    /// Routes that do not answer while they are listed here (checked every 20 ms): a test
+    /// holds a run at a known step, acts (e.g. interrupts it), then removes the entry. A held
+    /// request is logged in `requests` as `HELD <route>` when it arrives.
+    pub held: HashSet<String>,
     /// Every request as `METHOD path?query`, for tests (bodies and headers are not kept).
     pub requests: Vec<String>,
     /// Every key ever minted (subject, sid), deleted ones included, for tests.
@@ -490,7 +494,16 @@ impl FakeBlueMind {
                     let app = axum::Router::new().fallback(
                         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                             let st = shared.clone();
-                            async move { handle(&st, method, uri, headers, body) }
+                            async move {
+                                let route = route_of(&method, &uri);
+                                if lock(&st).held.contains(route) {
+                                    lock(&st).requests.push(format!("HELD {route}"));
+                                }
+                                while lock(&st).held.contains(route) {
+                                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                                }
+                                handle(&st, method, uri, headers, body)
+                            }
                         },
                     );
                     let _ = axum::serve(listener, app)
@@ -536,17 +549,33 @@ impl Drop for FakeBlueMind {
     }
 }
 
+fn lock(st: &Mutex<State>) -> MutexGuard<'_, State> {
+    st.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The segments of an `/api/...` path, percent-decoded.
+fn segments(uri: &Uri) -> Option<Vec<String>> {
+    let path = uri.path().trim_end_matches('/');
+    let rest = path.strip_prefix("/api")?;
+    Some(rest.split('/').filter(|p| !p.is_empty()).map(decode).collect())
+}
+
+fn route_of(method: &Method, uri: &Uri) -> &'static str {
+    let seg = segments(uri).unwrap_or_default();
+    let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
+    route_name(method, &seg)
+}
+
 fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let mut s = st.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = lock(st);
     s.requests.push(format!(
         "{method} {}",
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
     ));
-    let path = uri.path().trim_end_matches('/').to_string();
-    let Some(rest) = path.strip_prefix("/api") else {
+    let Some(seg) = segments(&uri) else {
         return fault(404, Some("NOT_FOUND"), "no such route");
     };
-    let seg: Vec<String> = rest.split('/').filter(|p| !p.is_empty()).map(decode).collect();
+    let path = uri.path().trim_end_matches('/').to_string();
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
     let q = query_map(&uri);
     let route = route_name(&method, &seg);
