@@ -8,7 +8,8 @@
 //! - [`config`]: settings and secret sources (files, environment), yielding `secrecy` types.
 //! - [`sync`]: the copy engine — folder selection and mapping, message identity, the resume
 //!   journal, the executor and its report. Imports `store` only.
-//! - [`store`]: the interface between engine and server: shared words and the `Store` trait.
+//! - [`store`]: the interface between engine and server: shared words and the `Store` trait
+//!   (and, in tests, an in-memory account the engine's crash-point tests run on).
 //! - [`imap`]: the protocol — transports (plain, STARTTLS, implicit TLS, all with timeouts),
 //!   login, CAPABILITY, NAMESPACE, LIST, EXAMINE, FETCH, APPEND — the pure wire parsers (mUTF-7,
 //!   NAMESPACE), and `Store` for an IMAP session.

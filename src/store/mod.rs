@@ -4,6 +4,10 @@
 
 use std::fmt;
 
+/// The in-memory account the engine tests run on.
+#[cfg(test)]
+pub mod memory;
+
 /// A message UID inside one folder incarnation (RFC 3501 §2.3.1.1).
 pub type Uid = u32;
 

@@ -7,6 +7,8 @@ pub mod identity;
 pub mod mapping;
 pub mod report;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 pub use engine::{SyncError, SyncOptions, run};
 pub use mapping::{FolderMapping, FolderRules};

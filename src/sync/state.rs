@@ -83,6 +83,12 @@ pub struct SyncState {
     copied: HashMap<(String, u32), HashMap<Uid, CopyRecord>>,
     /// (source folder, destination folder) → last status in step.
     in_step: HashMap<(String, String), FolderRecord>,
+    /// Tests: the process "dies" at this journal write (1-based), leaving half the line
+    /// when `true`; every later write fails too.
+    #[cfg(test)]
+    crash_at: Option<(usize, bool)>,
+    #[cfg(test)]
+    writes: usize,
 }
 
 impl SyncState {
@@ -139,6 +145,10 @@ impl SyncState {
             _lock: lock,
             copied,
             in_step,
+            #[cfg(test)]
+            crash_at: None,
+            #[cfg(test)]
+            writes: 0,
         })
     }
 
@@ -172,10 +182,30 @@ impl SyncState {
         Ok(())
     }
 
+    /// Tests: simulate the process dying at the `n`-th journal write from now on.
+    #[cfg(test)]
+    pub(crate) fn crash_at_write(&mut self, n: usize, torn: bool) {
+        self.crash_at = Some((n, torn));
+        self.writes = 0;
+    }
+
     fn append_line(&mut self, json: &[u8]) -> Result<(), StateError> {
         let mut line = Vec::with_capacity(json.len() + 1);
         line.extend_from_slice(json);
         line.push(b'\n');
+        #[cfg(test)]
+        if let Some((n, torn)) = self.crash_at {
+            self.writes += 1;
+            if self.writes >= n {
+                if torn && self.writes == n {
+                    let _ = self.file.write_all(&line[..line.len() / 2]);
+                }
+                return Err(StateError::Io {
+                    path: self.path.clone(),
+                    source: std::io::Error::other("simulated crash"),
+                });
+            }
+        }
         self.file.write_all(&line).map_err(|source| StateError::Io {
             path: self.path.clone(),
             source,

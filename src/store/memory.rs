@@ -1,0 +1,516 @@
+//! An in-memory mail account implementing [`Store`], for engine tests without sockets (the
+//! role of isync's test driver). Several handles share one account, as several IMAP
+//! connections share one mailbox. Its switches make the awkward servers the engine must
+//! survive: no UIDPLUS, a size limit, a connection that dies at its k-th operation, and
+//! batches whose messages are stored in another order than they were sent.
+
+use super::{
+    Body, FailureKind, FailureScope, FolderInfo, FolderStatus, MessageMeta, NamespacePrefixes, NewMessage,
+    Store, StoreError, Uid,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// UID in its folder.
+    pub uid: Uid,
+    /// Flags, sorted.
+    pub flags: Vec<String>,
+    /// INTERNALDATE.
+    pub internal_date: Option<String>,
+    /// The bytes.
+    pub body: Vec<u8>,
+}
+
+/// One folder.
+#[derive(Debug, Clone)]
+pub struct StoredFolder {
+    /// UIDVALIDITY.
+    pub uid_validity: u32,
+    /// The next UID to give.
+    pub uid_next: Uid,
+    /// Special-use and other attributes.
+    pub attributes: Vec<String>,
+    /// Messages in UID order.
+    pub messages: Vec<StoredMessage>,
+    /// Changes with every flag change or append (CONDSTORE).
+    pub modseq: u64,
+}
+
+/// An account: folders by wire name, `/` as separator, INBOX always there.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Folders.
+    pub folders: BTreeMap<String, StoredFolder>,
+    /// Subscribed folder names.
+    pub subscribed: BTreeSet<String>,
+    next_validity: u32,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        let mut a = Account {
+            folders: BTreeMap::new(),
+            subscribed: BTreeSet::new(),
+            next_validity: 1000,
+        };
+        a.create("INBOX", &[]);
+        a
+    }
+}
+
+impl Account {
+    /// Creates a folder with these attributes (no-op if it exists).
+    pub fn create(&mut self, name: &str, attributes: &[&str]) {
+        if self.folders.contains_key(name) {
+            return;
+        }
+        self.next_validity += 1;
+        self.folders.insert(
+            name.to_string(),
+            StoredFolder {
+                uid_validity: self.next_validity,
+                uid_next: 1,
+                attributes: attributes.iter().map(|a| a.to_string()).collect(),
+                messages: Vec::new(),
+                modseq: 1,
+            },
+        );
+    }
+
+    /// Stores a message in a folder (creating it), returning its UID.
+    pub fn add(&mut self, folder: &str, flags: &[&str], date: &str, body: &[u8]) -> Uid {
+        self.create(folder, &[]);
+        let f = self.folders.get_mut(folder).expect("just created");
+        let uid = f.uid_next;
+        f.uid_next += 1;
+        f.modseq += 1;
+        let mut flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+        flags.sort();
+        f.messages.push(StoredMessage {
+            uid,
+            flags,
+            internal_date: Some(date.to_string()),
+            body: body.to_vec(),
+        });
+        uid
+    }
+
+    /// Every message of a folder as (body, sorted flags, date), sorted: what a copy must
+    /// reproduce, whatever the UIDs.
+    pub fn contents(&self, folder: &str) -> Vec<(Vec<u8>, Vec<String>, Option<String>)> {
+        let mut v: Vec<_> = self
+            .folders
+            .get(folder)
+            .map(|f| {
+                f.messages
+                    .iter()
+                    .map(|m| (m.body.clone(), m.flags.clone(), m.internal_date.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// How the store misbehaves.
+#[derive(Debug, Clone, Default)]
+pub struct Switches {
+    /// No UIDPLUS: appends do not say the new UID.
+    pub no_uidplus: bool,
+    /// Refuse messages larger than this (a message-scope failure, like a size limit).
+    pub max_size: Option<u64>,
+    /// The connection dies at its k-th operation (1-based) and stays dead.
+    pub fail_at_op: Option<usize>,
+    /// Store each batch's messages in reverse order (UIDs not in the order sent).
+    pub reverse_batches: bool,
+}
+
+/// One "connection" to a shared [`Account`].
+#[derive(Debug)]
+pub struct MemoryStore {
+    account: Arc<Mutex<Account>>,
+    selected: Option<String>,
+    switches: Switches,
+    ops: usize,
+    pending: Option<PendingAppend>,
+}
+
+/// A streamed append under way.
+#[derive(Debug)]
+struct PendingAppend {
+    folder: String,
+    flags: Vec<String>,
+    date: Option<String>,
+    size: u64,
+    body: Vec<u8>,
+}
+
+/// What an APPEND of one message gives.
+type AppendOutcome = Result<Option<(u32, Uid)>, StoreError>;
+
+impl MemoryStore {
+    /// A connection to `account`.
+    pub fn new(account: Arc<Mutex<Account>>, switches: Switches) -> Self {
+        MemoryStore {
+            account,
+            selected: None,
+            switches,
+            ops: 0,
+            pending: None,
+        }
+    }
+
+    fn account(&self) -> MutexGuard<'_, Account> {
+        self.account.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts an operation; fails once the connection is meant to be dead.
+    fn op(&mut self) -> Result<(), StoreError> {
+        self.ops += 1;
+        match self.switches.fail_at_op {
+            Some(k) if self.ops >= k => Err(StoreError::new(
+                FailureScope::Account,
+                FailureKind::Connection,
+                "connection lost (test switch)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn selected_folder(&self) -> Result<String, StoreError> {
+        self.selected
+            .clone()
+            .ok_or_else(|| StoreError::new(FailureScope::Folder, FailureKind::Select, "no folder selected"))
+    }
+
+    fn open(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        self.op()?;
+        let status = self.status_of(name)?;
+        self.selected = Some(name.to_string());
+        Ok(status)
+    }
+
+    fn status_of(&self, name: &str) -> Result<FolderStatus, StoreError> {
+        let a = self.account();
+        let f = a.folders.get(name).ok_or_else(|| {
+            StoreError::new(
+                FailureScope::Folder,
+                FailureKind::Select,
+                format!("no folder {name}"),
+            )
+        })?;
+        Ok(FolderStatus {
+            uid_validity: f.uid_validity,
+            uid_next: Some(f.uid_next),
+            exists: f.messages.len() as u32,
+            highest_modseq: Some(f.modseq),
+        })
+    }
+
+    fn with_message<T>(
+        &self,
+        uid: Uid,
+        f: impl FnOnce(&StoredMessage) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        let folder = self.selected_folder()?;
+        let a = self.account();
+        Ok(a.folders
+            .get(&folder)
+            .and_then(|fo| fo.messages.iter().find(|m| m.uid == uid))
+            .map(f))
+    }
+
+    fn store(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError> {
+        if let Some(max) = self.switches.max_size
+            && msg.body.len() as u64 > max
+        {
+            return Err(StoreError::new(
+                FailureScope::Message,
+                FailureKind::Append,
+                "message too large (test switch)",
+            ));
+        }
+        let mut a = self.account();
+        let Some(f) = a.folders.get_mut(folder) else {
+            return Err(StoreError::new(
+                FailureScope::Folder,
+                FailureKind::Append,
+                format!("[TRYCREATE] no folder {folder}"),
+            ));
+        };
+        let uid = f.uid_next;
+        f.uid_next += 1;
+        f.modseq += 1;
+        let mut flags = msg.flags.to_vec();
+        flags.sort();
+        f.messages.push(StoredMessage {
+            uid,
+            flags,
+            internal_date: msg.internal_date.map(str::to_string),
+            body: msg.body.to_vec(),
+        });
+        let validity = f.uid_validity;
+        Ok((!self.switches.no_uidplus).then_some((validity, uid)))
+    }
+}
+
+/// The Message-Id and Received lines of a header, folded lines included, as IMAP's
+/// `BODY.PEEK[HEADER.FIELDS (MESSAGE-ID RECEIVED)]` returns them.
+fn identity_lines(body: &[u8]) -> Vec<u8> {
+    let header = header_of(body);
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|b| *b == b'\n') {
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if keep {
+                out.extend_from_slice(line);
+            }
+            continue;
+        }
+        let name = line.split(|b| *b == b':').next().unwrap_or(&[]);
+        keep = name.eq_ignore_ascii_case(b"message-id") || name.eq_ignore_ascii_case(b"received");
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    if !out.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn header_of(body: &[u8]) -> &[u8] {
+    body.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| &body[..p + 4])
+        .unwrap_or(body)
+}
+
+impl Store for MemoryStore {
+    async fn namespaces(&mut self) -> Result<NamespacePrefixes, StoreError> {
+        self.op()?;
+        Ok(NamespacePrefixes {
+            personal: Some((String::new(), Some('/'))),
+            foreign: vec!["Autres utilisateurs/".into(), "Dossiers partag&AOk-s/".into()],
+        })
+    }
+
+    async fn list_folders(&mut self) -> Result<Vec<FolderInfo>, StoreError> {
+        self.op()?;
+        Ok(self
+            .account()
+            .folders
+            .iter()
+            .map(|(name, f)| FolderInfo {
+                name: name.clone(),
+                delimiter: Some('/'),
+                attributes: f.attributes.clone(),
+            })
+            .collect())
+    }
+
+    async fn list_subscribed(&mut self) -> Result<Vec<String>, StoreError> {
+        self.op()?;
+        Ok(self.account().subscribed.iter().cloned().collect())
+    }
+
+    async fn create_folder(&mut self, name: &str) -> Result<(), StoreError> {
+        self.op()?;
+        self.account().create(name, &[]);
+        Ok(())
+    }
+
+    async fn subscribe(&mut self, name: &str) -> Result<(), StoreError> {
+        self.op()?;
+        self.account().subscribed.insert(name.to_string());
+        Ok(())
+    }
+
+    async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        self.open(name)
+    }
+
+    async fn status(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        self.op()?;
+        self.status_of(name)
+    }
+
+    async fn select(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        self.open(name)
+    }
+
+    async fn set_flags(&mut self, uid: Uid, flags: &[String]) -> Result<(), StoreError> {
+        self.op()?;
+        let folder = self.selected_folder()?;
+        let mut a = self.account();
+        if let Some(f) = a.folders.get_mut(&folder) {
+            f.modseq += 1;
+            if let Some(m) = f.messages.iter_mut().find(|m| m.uid == uid) {
+                m.flags = flags.to_vec();
+                m.flags.sort();
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError> {
+        self.op()?;
+        let folder = self.selected_folder()?;
+        let a = self.account();
+        Ok(a.folders
+            .get(&folder)
+            .map(|f| {
+                f.messages
+                    .iter()
+                    .map(|m| MessageMeta {
+                        uid: m.uid,
+                        flags: m.flags.clone(),
+                        internal_date: m.internal_date.clone(),
+                        size: m.body.len() as u64,
+                        identity_headers: identity_lines(&m.body),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError> {
+        self.op()?;
+        let mut out = Vec::new();
+        for &uid in uids {
+            if let Some(h) = self.with_message(uid, |m| header_of(&m.body).to_vec())? {
+                out.push((uid, h));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn fetch_body(&mut self, uid: Uid) -> Result<Vec<u8>, StoreError> {
+        self.op()?;
+        self.with_message(uid, |m| m.body.clone())?
+            .ok_or_else(|| StoreError::new(FailureScope::Message, FailureKind::Fetch, "no such message"))
+    }
+
+    async fn fetch_bodies(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Body)>, StoreError> {
+        self.op()?;
+        let mut out: Vec<(Uid, Body)> = Vec::new();
+        for &uid in uids {
+            if let Some(b) = self.with_message(uid, |m| m.body.clone())? {
+                out.push((uid, Box::new(b)));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn append_batch(
+        &mut self,
+        folder: &str,
+        msgs: &[NewMessage<'_>],
+    ) -> Result<Vec<Result<Option<(u32, Uid)>, StoreError>>, StoreError> {
+        self.op()?;
+        let mut order: Vec<usize> = (0..msgs.len()).collect();
+        if self.switches.reverse_batches {
+            order.reverse();
+        }
+        let mut outcomes: Vec<Option<AppendOutcome>> = vec![None; msgs.len()];
+        for (n, i) in order.into_iter().enumerate() {
+            // A connection that dies mid-batch leaves the messages before it stored.
+            if n > 0 {
+                self.op()?;
+            }
+            let outcome = self.store(folder, msgs[i]);
+            if let Err(e) = &outcome
+                && e.scope != FailureScope::Message
+            {
+                return Err(e.clone());
+            }
+            outcomes[i] = Some(outcome);
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    async fn fetch_body_part(&mut self, uid: Uid, offset: u64, len: u64) -> Result<Body, StoreError> {
+        self.op()?;
+        let part = self
+            .with_message(uid, |m| {
+                let start = (offset as usize).min(m.body.len());
+                let end = (start + len as usize).min(m.body.len());
+                m.body[start..end].to_vec()
+            })?
+            .ok_or_else(|| StoreError::new(FailureScope::Message, FailureKind::Fetch, "no such message"))?;
+        Ok(Box::new(part))
+    }
+
+    async fn append_start(
+        &mut self,
+        folder: &str,
+        flags: &[String],
+        date: Option<&str>,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        self.op()?;
+        self.pending = Some(PendingAppend {
+            folder: folder.to_string(),
+            flags: flags.to_vec(),
+            date: date.map(str::to_string),
+            size,
+            body: Vec::new(),
+        });
+        Ok(())
+    }
+
+    async fn append_write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.op()?;
+        match &mut self.pending {
+            Some(p) => {
+                p.body.extend_from_slice(chunk);
+                Ok(())
+            }
+            None => Err(StoreError::new(
+                FailureScope::Account,
+                FailureKind::Connection,
+                "append_write without append_start",
+            )),
+        }
+    }
+
+    async fn append_finish(&mut self) -> Result<Option<(u32, Uid)>, StoreError> {
+        self.op()?;
+        let Some(PendingAppend {
+            folder,
+            flags,
+            date,
+            size,
+            body,
+        }) = self.pending.take()
+        else {
+            return Err(StoreError::new(
+                FailureScope::Account,
+                FailureKind::Connection,
+                "append_finish without append_start",
+            ));
+        };
+        if body.len() as u64 != size {
+            return Err(StoreError::new(
+                FailureScope::Account,
+                FailureKind::Connection,
+                "literal length mismatch",
+            ));
+        }
+        let msg = NewMessage {
+            flags: &flags,
+            internal_date: date.as_deref(),
+            body: &body,
+        };
+        self.store(&folder, msg)
+    }
+
+    async fn append(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError> {
+        self.op()?;
+        self.store(folder, msg)
+    }
+}
