@@ -71,6 +71,27 @@ fn no_run_keys_left(sb: &Sandbox) {
     );
 }
 
+fn no_su_session_left(sb: &Sandbox) {
+    assert!(
+        sb.bluemind
+            .state()
+            .sessions
+            .values()
+            .all(|u| u != BERTRAND_UID && u != NATHALIE_UID),
+        "su session left open"
+    );
+}
+
+/// Messages copied (or, dry, to copy) according to a JSON report.
+fn copied_in_report(doc: &serde_json::Value) -> u64 {
+    doc["copy"]["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["copied"].as_u64().unwrap())
+        .sum()
+}
+
 #[test]
 fn full_run_hands_over_mail_and_grants_and_leaves_no_key() {
     let sb = Sandbox::start(120, Default::default()).unwrap();
@@ -227,13 +248,7 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
         .iter()
         .filter(|m| !EXCLUDED.contains(&m.folder.as_str()))
         .count() as u64;
-    let planned: u64 = doc["copy"]["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["copied"].as_u64().unwrap())
-        .sum();
-    assert_eq!(planned, expected);
+    assert_eq!(copied_in_report(&doc), expected);
     assert!(
         doc["copy"]["folders"]
             .as_array()
@@ -507,14 +522,7 @@ fn a_failure_after_the_keys_were_minted_still_deletes_them() {
             .any(|s| s["name"] == "cleanup" && s["status"] == "ok")
     );
     no_run_keys_left(&sb);
-    assert!(
-        sb.bluemind
-            .state()
-            .sessions
-            .values()
-            .all(|u| u != BERTRAND_UID && u != NATHALIE_UID),
-        "su session left open"
-    );
+    no_su_session_left(&sb);
     // The mail was copied before the failure; a re-run finishes the job.
     sb.bluemind.state().faults.clear();
     let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]);
@@ -583,25 +591,12 @@ fn ctrl_c_deletes_the_keys_closes_the_sessions_and_a_rerun_finishes() {
     assert_eq!(doc["credentials"]["keys_minted"], 2);
     assert_eq!(doc["credentials"]["keys_deleted"], 2);
     no_run_keys_left(&sb);
-    assert!(
-        sb.bluemind
-            .state()
-            .sessions
-            .values()
-            .all(|u| u != BERTRAND_UID && u != NATHALIE_UID),
-        "su session left open"
-    );
+    no_su_session_left(&sb);
     // No grant was made before the interruption; the re-run copies nothing twice and grants.
     let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = json(&r);
-    let copied: u64 = doc["copy"]["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["copied"].as_u64().unwrap())
-        .sum();
-    assert_eq!(copied, 0, "the re-run copied again: {}", r.stdout);
+    assert_eq!(copied_in_report(&doc), 0, "the re-run copied again: {}", r.stdout);
     let grants = doc["grants"].as_array().unwrap();
     assert_eq!(grants.len(), 3);
     assert!(grants.iter().all(|g| g["status"] == "added"), "{grants:?}");

@@ -172,11 +172,7 @@ impl MemoryStore {
     fn op(&mut self) -> Result<(), StoreError> {
         self.ops += 1;
         match self.switches.fail_at_op {
-            Some(k) if self.ops >= k => Err(StoreError::new(
-                FailureScope::Account,
-                FailureKind::Connection,
-                "connection lost (test switch)",
-            )),
+            Some(k) if self.ops >= k => Err(lost("connection lost (test switch)")),
             _ => Ok(()),
         }
     }
@@ -256,6 +252,11 @@ impl MemoryStore {
         let validity = f.uid_validity;
         Ok((!self.switches.no_uidplus).then_some((validity, uid)))
     }
+}
+
+/// A connection-level failure: the engine gives the side up.
+fn lost(why: &str) -> StoreError {
+    StoreError::new(FailureScope::Account, FailureKind::Connection, why)
 }
 
 /// The Message-Id and Received lines of a header, folded lines included, as IMAP's
@@ -470,11 +471,7 @@ impl Store for MemoryStore {
                 p.body.extend_from_slice(chunk);
                 Ok(())
             }
-            None => Err(StoreError::new(
-                FailureScope::Account,
-                FailureKind::Connection,
-                "append_write without append_start",
-            )),
+            None => Err(lost("append_write without append_start")),
         }
     }
 
@@ -488,18 +485,10 @@ impl Store for MemoryStore {
             body,
         }) = self.pending.take()
         else {
-            return Err(StoreError::new(
-                FailureScope::Account,
-                FailureKind::Connection,
-                "append_finish without append_start",
-            ));
+            return Err(lost("append_finish without append_start"));
         };
         if body.len() as u64 != size {
-            return Err(StoreError::new(
-                FailureScope::Account,
-                FailureKind::Connection,
-                "literal length mismatch",
-            ));
+            return Err(lost("literal length mismatch"));
         }
         let msg = NewMessage {
             flags: &flags,

@@ -220,50 +220,33 @@ fn resume_after_a_crash_at_every_journal_write_copies_each_message_once() {
     }
 }
 
-#[test]
-fn resume_after_the_destination_connection_dies_at_every_operation() {
-    // Until k is past the last operation of a whole run, when the run no longer fails.
+/// Kills one side's connections at their k-th operation, for every k until a run no longer
+/// reaches it; each time a resumed run must end exact and leave the source as it was.
+fn resume_after_connection_death_at_every_operation(source_side: bool) {
+    let side = if source_side { "source" } else { "destination" };
     for k in 1.. {
-        let context = format!("destination dies at operation {k}");
+        let context = format!("{side} dies at operation {k}");
         let p = Pair::new();
         let dying = Switches {
             fail_at_op: Some(k),
             ..Default::default()
         };
-        if p.run(None, &dying).is_ok() {
+        let healthy = Switches::default();
+        let (src, dst) = if source_side {
+            (&dying, &healthy)
+        } else {
+            (&healthy, &dying)
+        };
+        if p.run_with(None, src, dst).is_ok() {
             assert!(k > 10, "a run of {k} operations is too short to test anything");
             p.assert_exact(&context);
             break;
         }
-        assert!(k < 1000, "the destination never stops failing");
-        p.run(None, &Switches::default())
-            .unwrap_or_else(|e| panic!("{context}: {e}"));
+        assert!(k < 1000, "the {side} never stops failing");
+        p.run(None, &healthy).unwrap_or_else(|e| panic!("{context}: {e}"));
         p.assert_exact(&context);
-        let again = p
-            .run(None, &Switches::default())
-            .unwrap_or_else(|e| panic!("{context}: {e}"));
+        let again = p.run(None, &healthy).unwrap_or_else(|e| panic!("{context}: {e}"));
         assert_eq!(again.copied(), 0, "{context}: the third run copied");
-    }
-}
-
-#[test]
-fn resume_after_the_source_connection_dies_at_every_operation() {
-    for k in 1.. {
-        let context = format!("source dies at operation {k}");
-        let p = Pair::new();
-        let dying = Switches {
-            fail_at_op: Some(k),
-            ..Default::default()
-        };
-        if p.run_with(None, &dying, &Switches::default()).is_ok() {
-            assert!(k > 10, "a run of {k} operations is too short to test anything");
-            p.assert_exact(&context);
-            break;
-        }
-        assert!(k < 1000, "the source never stops failing");
-        p.run(None, &Switches::default())
-            .unwrap_or_else(|e| panic!("{context}: {e}"));
-        p.assert_exact(&context);
         // The source was only read: it is exactly as it was.
         let src = p.src.lock().expect("lock");
         let original = leaver();
@@ -273,9 +256,22 @@ fn resume_after_the_source_connection_dies_at_every_operation() {
                 original.contents(name),
                 "{context}: source {name} changed"
             );
-            assert_eq!(src.folders[name].messages.len(), f.messages.len());
+            assert_eq!(
+                src.folders[name].uid_next, f.uid_next,
+                "{context}: source {name} grew"
+            );
         }
     }
+}
+
+#[test]
+fn resume_after_the_destination_connection_dies_at_every_operation() {
+    resume_after_connection_death_at_every_operation(false);
+}
+
+#[test]
+fn resume_after_the_source_connection_dies_at_every_operation() {
+    resume_after_connection_death_at_every_operation(true);
 }
 
 #[test]

@@ -30,6 +30,26 @@ struct Measure {
     check: String,
 }
 
+impl Measure {
+    fn new(
+        tool: impl Into<String>,
+        (wall, rss_kib, cpu): (f64, u64, f64),
+        messages: usize,
+        bytes: u64,
+        check: impl Into<String>,
+    ) -> Self {
+        Measure {
+            tool: tool.into(),
+            wall,
+            rss_kib,
+            cpu,
+            messages,
+            bytes,
+            check: check.into(),
+        }
+    }
+}
+
 /// Runs a command under GNU time, returning (wall s, peak RSS KiB, user+sys CPU s).
 fn timed(cmd: &mut Command) -> Result<(f64, u64, f64, String)> {
     let dir = tempfile::tempdir()?;
@@ -283,29 +303,25 @@ fn main() -> Result<()> {
         last = Some((user, state));
     }
     let (wall, rss, cpu) = median(&mut firsts);
-    results.push(Measure {
-        tool: "offboard (first copy)".into(),
-        wall,
-        rss_kib: rss,
-        cpu,
-        messages: total,
-        bytes: total_bytes,
+    results.push(Measure::new(
+        "offboard (first copy)",
+        (wall, rss, cpu),
+        total,
+        total_bytes,
         check,
-    });
+    ));
     if let Some((user, state)) = last {
         let (wall, rss, cpu, log) = timed(&mut ob_cmd(&user, &state))?;
         if !log.contains("Messages transferred           : 0 ") {
             bail!("re-run copied something:\n{log}")
         }
-        results.push(Measure {
-            tool: "offboard (re-run, nothing new)".into(),
-            wall,
-            rss_kib: rss,
-            cpu,
-            messages: total,
-            bytes: 0,
-            check: "copied nothing".into(),
-        });
+        results.push(Measure::new(
+            "offboard (re-run, nothing new)",
+            (wall, rss, cpu),
+            total,
+            0,
+            "copied nothing",
+        ));
     }
     if only_offboard {
         print_table(&results, total, total_bytes, &summary);
@@ -348,15 +364,13 @@ fn main() -> Result<()> {
     }
     if !mb.is_empty() {
         let (wall, rss, cpu) = median(&mut mb);
-        results.push(Measure {
-            tool: "mbsync".into(),
-            wall,
-            rss_kib: rss,
-            cpu,
-            messages: total,
-            bytes: total_bytes,
-            check: mb_check,
-        });
+        results.push(Measure::new(
+            "mbsync",
+            (wall, rss, cpu),
+            total,
+            total_bytes,
+            mb_check,
+        ));
     }
 
     // imapsync when $IMAPSYNC names one; the imapsync model (a floor for imapsync's time)
@@ -401,15 +415,7 @@ fn main() -> Result<()> {
         }
         if !measured.is_empty() {
             let (wall, rss, cpu) = median(&mut measured);
-            results.push(Measure {
-                tool: tool.into(),
-                wall,
-                rss_kib: rss,
-                cpu,
-                messages: total,
-                bytes: total_bytes,
-                check,
-            });
+            results.push(Measure::new(tool, (wall, rss, cpu), total, total_bytes, check));
         }
     }
 
@@ -425,15 +431,13 @@ fn main() -> Result<()> {
         Ok((wall, rss, cpu, _)) => {
             let check = verify(&d, &source, &user, "DA", true, false)
                 .unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
-            results.push(Measure {
-                tool: "doveadm import (floor)".into(),
-                wall,
-                rss_kib: rss,
-                cpu,
-                messages: total,
-                bytes: total_bytes,
+            results.push(Measure::new(
+                "doveadm import (floor)",
+                (wall, rss, cpu),
+                total,
+                total_bytes,
                 check,
-            });
+            ));
         }
         Err(e) => eprintln!("doveadm import failed: {e}"),
     }
