@@ -177,6 +177,21 @@ fn seed_line_copies_exactly_the_expected_tree_and_a_rerun_copies_nothing() {
         "{}",
         r.stdout
     );
+    // Every synced folder's count was read back after the copy.
+    let synced = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Folders synced                 : "))
+        .and_then(|rest| rest.split('/').nth(1))
+        .and_then(|n| n.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no folder count: {}", r.stdout))
+        .to_string();
+    assert!(
+        r.stdout
+            .contains(&format!("Folders verified               : {synced}/{synced} ")),
+        "{}",
+        r.stdout
+    );
 
     let again = offboard(&d, state.path(), &seed_line(&d, false, false));
     assert_eq!(again.code, 0, "{}", again.stderr);

@@ -121,6 +121,16 @@ fn full_run_hands_over_mail_and_grants_and_leaves_no_key() {
         assert_eq!(s["status"], "ok", "{step}: {s}");
     }
     assert_handed_over(&sb);
+    // Every folder's count was read back after the copy.
+    let folders = doc["copy"]["folders"].as_array().unwrap();
+    assert!(!folders.is_empty());
+    for f in folders {
+        assert_eq!(f["verified"], true, "{f}");
+        assert!(
+            f["dest_messages"].as_u64().unwrap() >= f["copied"].as_u64().unwrap(),
+            "{f}"
+        );
+    }
 
     // Grants: the group's mailshare, the direct one, hélène's mailbox; not rh.
     let st = sb.bluemind.state();

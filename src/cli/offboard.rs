@@ -278,8 +278,22 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             copy.already(),
             failed
         );
+        if !r.dry_run {
+            println!(
+                "  Checked: message counts read back from the successor's mailbox in {}/{} folders",
+                copy.folders.iter().filter(|f| f.verified).count(),
+                copy.folders.len()
+            );
+        }
         for f in copy.failures() {
             println!("    failed: {}, UID {}: {}", f.folder, f.uid, f.message);
+        }
+        for f in copy.folder_errors() {
+            println!(
+                "    folder {}: {}",
+                f.source,
+                f.error.as_deref().unwrap_or_default()
+            );
         }
     }
     if !r.grants.is_empty() {

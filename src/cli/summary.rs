@@ -114,6 +114,13 @@ pub fn print_statistics(r: &SyncReport) {
         "Folders created                : {}",
         r.folders.iter().filter(|f| f.created).count()
     );
+    if !r.dry_run {
+        println!(
+            "Folders verified               : {}/{} (message counts read back from host2)",
+            r.folders.iter().filter(|f| f.verified).count(),
+            r.folders.len()
+        );
+    }
     println!(
         "Messages found in host1        : {} ({})",
         r.found(),

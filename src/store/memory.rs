@@ -127,6 +127,8 @@ pub struct Switches {
     pub fail_at_op: Option<usize>,
     /// Store each batch's messages in reverse order (UIDs not in the order sent).
     pub reverse_batches: bool,
+    /// Acknowledge appends (with a UID) without keeping the messages: a broken server.
+    pub lose_appends: bool,
 }
 
 /// One "connection" to a shared [`Account`].
@@ -241,6 +243,10 @@ impl MemoryStore {
         let uid = f.uid_next;
         f.uid_next += 1;
         f.modseq += 1;
+        let validity = f.uid_validity;
+        if self.switches.lose_appends {
+            return Ok(Some((validity, uid)));
+        }
         let mut flags = msg.flags.to_vec();
         flags.sort();
         f.messages.push(StoredMessage {
@@ -249,7 +255,6 @@ impl MemoryStore {
             internal_date: msg.internal_date.map(str::to_string),
             body: msg.body.to_vec(),
         });
-        let validity = f.uid_validity;
         Ok((!self.switches.no_uidplus).then_some((validity, uid)))
     }
 }

@@ -334,6 +334,9 @@ async fn copy_folder<S: Store, D: Store>(
             fr.found = u64::from(s1.exists);
             fr.already = u64::from(s1.exists);
             fr.unchanged = true;
+            // Exactly as when it was last checked.
+            fr.dest_messages = Some(u64::from(s2.exists));
+            fr.verified = true;
             return Ok(());
         }
     }
@@ -361,6 +364,7 @@ async fn copy_folder<S: Store, D: Store>(
     let resync = opts.resync_flags && !opts.dry_run;
     let mut have: HashMap<String, Vec<Uid>> = HashMap::new();
     let mut dest_validity = 0;
+    let mut dest_before = 0u64;
     let mut dest_flags: HashMap<Uid, Vec<String>> = HashMap::new();
     if dest_exists {
         let st = if resync {
@@ -370,6 +374,7 @@ async fn copy_folder<S: Store, D: Store>(
         };
         dest_validity = st.map_err(|e| side(e, false))?.uid_validity;
         let dmetas = dst.fetch_meta().await.map_err(|e| side(e, false))?;
+        dest_before = dmetas.len() as u64;
         let dkeys = keys_of(dst, &dmetas).await.map_err(|e| side(e, false))?;
         for (d, k) in dmetas.iter().zip(dkeys) {
             have.entry(k).or_default().push(d.uid);
@@ -432,22 +437,36 @@ async fn copy_folder<S: Store, D: Store>(
     }
     copy_messages(src, dst, m, status.uid_validity, &todo, shared, fr).await?;
 
+    // Read the count back: the destination must hold what it held plus what was copied. A
+    // server that acknowledged an APPEND without keeping the message is caught here, and the
+    // next run copies what is missing.
+    let d = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
+    let expected = dest_before + fr.copied;
+    fr.dest_messages = Some(u64::from(d.exists));
+    fr.verified = u64::from(d.exists) >= expected;
+    if !fr.verified {
+        fr.error = Some(format!(
+            "check after copy: {} holds {} messages, at least {expected} expected; \
+             run again to copy what is missing",
+            m.dest_utf8, d.exists
+        ));
+    }
+
     // In step now: remember both statuses so the next run can skip this folder.
-    if let Some(s1) = before.filter(|_| fr.failed.is_empty())
+    if let Some(s1) = before.filter(|_| fr.failed.is_empty() && fr.verified)
         && let Some(next) = s1.uid_next
+        && let Some(dnext) = d.uid_next
+        && let Some(s) = shared.state.borrow_mut().as_deref_mut()
     {
-        let d = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
-        if let (Some(dnext), Some(s)) = (d.uid_next, shared.state.borrow_mut().as_deref_mut()) {
-            let rec = FolderRecord {
-                folder: m.source.clone(),
-                dest: m.dest.clone(),
-                source: (s1.uid_validity, next, s1.exists),
-                destination: (d.uid_validity, dnext, d.exists),
-                source_modseq: s1.highest_modseq,
-                destination_modseq: d.highest_modseq,
-            };
-            s.record_in_step(rec).map_err(|e| Stop::Run(e.into()))?;
-        }
+        let rec = FolderRecord {
+            folder: m.source.clone(),
+            dest: m.dest.clone(),
+            source: (s1.uid_validity, next, s1.exists),
+            destination: (d.uid_validity, dnext, d.exists),
+            source_modseq: s1.highest_modseq,
+            destination_modseq: d.highest_modseq,
+        };
+        s.record_in_step(rec).map_err(|e| Stop::Run(e.into()))?;
     }
     Ok(())
 }

@@ -42,6 +42,11 @@ pub struct FolderReport {
     pub unchanged: bool,
     /// Messages already there whose flags were re-synced (`--resyncflags`).
     pub flags_updated: u64,
+    /// Messages in the destination folder after the run, read back from the server.
+    pub dest_messages: Option<u64>,
+    /// The read-back count holds every message the destination had plus every one copied:
+    /// nothing acknowledged went missing.
+    pub verified: bool,
     /// Messages that failed.
     pub failed: Vec<MessageFailure>,
     /// Why the folder as a whole failed, if it did.

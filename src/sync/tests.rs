@@ -190,6 +190,7 @@ fn a_clean_run_copies_everything_once_and_a_rerun_nothing() {
     let p = Pair::new();
     let r = p.run(None, &Switches::default()).expect("run");
     assert_eq!(r.copied(), total_source_messages());
+    assert!(r.folders.iter().all(|f| f.verified), "{:?}", r.folders);
     p.assert_exact("first run");
     let r = p.run(None, &Switches::default()).expect("re-run");
     assert_eq!(r.copied(), 0);
@@ -354,4 +355,29 @@ fn a_refused_message_is_reported_the_rest_copied_and_a_rerun_duplicates_nothing(
     // Once the limit is lifted, the last message arrives and the copy is exact.
     p.run(None, &Switches::default()).expect("run without limit");
     p.assert_exact("after the limit was lifted");
+}
+
+#[test]
+fn appends_acknowledged_but_not_kept_are_caught_by_the_count_check() {
+    let p = Pair::new();
+    let r = p
+        .run(
+            None,
+            &Switches {
+                lose_appends: true,
+                ..Default::default()
+            },
+        )
+        .expect("run");
+    for f in &r.folders {
+        assert!(!f.verified, "{}: verified although nothing was kept", f.source);
+        assert_eq!(f.dest_messages, Some(0));
+        let e = f.error.as_deref().unwrap_or_default();
+        assert!(e.contains("check after copy"), "{}: {e}", f.source);
+    }
+    // The next run against a sound server copies everything: nothing was taken as done.
+    let r = p.run(None, &Switches::default()).expect("second run");
+    assert_eq!(r.copied(), total_source_messages());
+    assert!(r.folders.iter().all(|f| f.verified && f.error.is_none()));
+    p.assert_exact("after a server lost the appends");
 }
