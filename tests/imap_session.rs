@@ -411,3 +411,52 @@ async fn append_batches_report_each_message_on_both_paths() {
         );
     }
 }
+
+#[tokio::test]
+async fn pipelined_tree_and_statuses_give_one_outcome_per_command_in_order() {
+    let d = Dovecot::start().unwrap();
+    let mut s = Session::connect(
+        &endpoint(&d, Security::None),
+        &creds(BERTRAND.0, BERTRAND.1, AuthMechanism::Auto),
+    )
+    .await
+    .unwrap();
+    // More than one pipeline window (64), a refusal in the middle: CREATE INBOX exists.
+    let names: Vec<String> = (0..70).map(|i| format!("P/{i:02}")).collect();
+    let mut ops: Vec<(bool, &str)> = vec![(true, "P")];
+    for n in &names {
+        ops.push((true, n));
+        ops.push((false, n));
+    }
+    ops.insert(40, (true, "INBOX"));
+    let outcomes = s.tree(&ops).await.unwrap();
+    assert_eq!(outcomes.len(), ops.len());
+    for (i, (op, r)) in ops.iter().zip(&outcomes).enumerate() {
+        if op.1 == "INBOX" {
+            assert!(matches!(r, Err(ImapError::Refused { .. })), "{i}: {r:?}");
+        } else {
+            assert!(r.is_ok(), "{i} {op:?}: {r:?}");
+        }
+    }
+    let subscribed = s.list_subscribed().await.unwrap();
+    assert!(names.iter().all(|n| subscribed.contains(n)), "{subscribed:?}");
+
+    // Statuses: a missing folder in the middle is its own error; the others are exact.
+    let spec = MailboxSpec::leaver(7, 30);
+    let msgs = fill::fill(d.imap_port, BERTRAND.0, &spec).unwrap();
+    let inbox = msgs.iter().filter(|m| m.folder == "INBOX").count() as u32;
+    let outcomes = s.status_many(&["INBOX", "Nowhere", "P/00"]).await.unwrap();
+    assert_eq!(outcomes.len(), 3);
+    let (validity, uid_next, exists, _) = *outcomes[0].as_ref().unwrap();
+    assert_eq!(exists, inbox);
+    assert!(validity.is_some() && uid_next.is_some());
+    assert!(
+        matches!(outcomes[1], Err(ImapError::Refused { .. })),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(outcomes[2].as_ref().unwrap().2, 0);
+    // The single-command path agrees.
+    assert_eq!(s.status("INBOX").await.unwrap(), *outcomes[0].as_ref().unwrap());
+    s.logout().await;
+}

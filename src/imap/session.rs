@@ -7,7 +7,7 @@ use super::error::ImapError;
 use super::transport::{Endpoint, Io, Security};
 use super::wire::namespace::{self, Namespaces};
 use super::wire::quote::quoted;
-use async_imap::imap_proto::{Response, Status};
+use async_imap::imap_proto::{MailboxDatum, Response, Status, StatusAttribute};
 use futures::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeSet;
@@ -373,7 +373,7 @@ impl Session {
     pub async fn list_subscribed(&mut self) -> Result<Vec<String>, ImapError> {
         let timeout = self.endpoint.timeouts.io;
         let fut = async {
-            let stream = self.inner.lsub(Some(""), Some("\"*\"")).await?;
+            let stream = self.inner.lsub(Some(""), Some("*")).await?;
             stream.try_collect::<Vec<_>>().await
         };
         let names = tokio::time::timeout(timeout, fut)
@@ -512,8 +512,8 @@ impl Session {
                     } if *t == tag => {
                         return match status {
                             Status::Ok => Ok(appended_uids(outcome).first().copied()),
-                            Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
-                            _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
+                            Status::No => Err(async_imap::error::Error::No(refusal_words(outcome))),
+                            _ => Err(async_imap::error::Error::Bad(refusal_words(outcome))),
                         };
                     }
                     _ => {}
@@ -598,13 +598,114 @@ impl Session {
                     _ => Err(ImapError::Refused {
                         host: host.clone(),
                         command: "APPEND".into(),
-                        server: append_refusal(outcome),
+                        server: refusal_words(outcome),
                     }),
                 });
             }
             Ok(out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect())
         };
         deadline(&endpoint, "APPEND", timeout, fut).await
+    }
+
+    /// Runs commands back to back without waiting for each answer (RFC 3501 §5.5), at most
+    /// `PIPELINE_WINDOW` in flight so neither side's buffers fill: a folder tree or the status
+    /// of every folder costs one round trip instead of one per command. Returns each
+    /// command's outcome, in order, with the STATUS data that came before its completion.
+    /// The outer error means the connection failed.
+    async fn pipeline(&mut self, name: &str, commands: &[String]) -> Result<Vec<Piped>, ImapError> {
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let mut out = Vec::with_capacity(commands.len());
+        for window in commands.chunks(PIPELINE_WINDOW) {
+            let fut = async {
+                let mut tags = Vec::with_capacity(window.len());
+                for c in window {
+                    tags.push(self.inner.run_command(c).await?);
+                }
+                let mut done: Vec<Option<Piped>> = (0..window.len()).map(|_| None).collect();
+                let mut status_data = None;
+                let mut left = window.len();
+                while left > 0 {
+                    let Some(resp) = self.inner.read_response().await? else {
+                        return Err(async_imap::error::Error::ConnectionLost);
+                    };
+                    match resp.parsed() {
+                        Response::MailboxData(MailboxDatum::Status { status, .. }) => {
+                            status_data = Some(folder_state_of(status));
+                        }
+                        Response::Done { tag, status, outcome } => {
+                            let Some(i) = tags.iter().position(|t| t == tag) else {
+                                continue;
+                            };
+                            if done[i].is_some() {
+                                continue;
+                            }
+                            left -= 1;
+                            let outcome = match status {
+                                Status::Ok => Ok(()),
+                                _ => Err(ImapError::Refused {
+                                    host: endpoint.host.clone(),
+                                    command: name.to_string(),
+                                    server: refusal_words(outcome),
+                                }),
+                            };
+                            done[i] = Some((outcome, status_data.take()));
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(done.into_iter().flatten().collect::<Vec<_>>())
+            };
+            out.extend(deadline(&endpoint, name, timeout, fut).await?);
+        }
+        Ok(out)
+    }
+
+    /// CREATE or SUBSCRIBE several mailboxes (wire names), pipelined, in order: parents
+    /// before children. One outcome each.
+    pub async fn tree(&mut self, ops: &[(bool, &str)]) -> Result<Vec<Result<(), ImapError>>, ImapError> {
+        let mut commands = Vec::with_capacity(ops.len());
+        for (create, name) in ops {
+            let verb = if *create { "CREATE" } else { "SUBSCRIBE" };
+            commands.push(format!("{verb} {}", self.quote_arg(verb, name)?));
+        }
+        Ok(self
+            .pipeline("CREATE/SUBSCRIBE", &commands)
+            .await?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
+    }
+
+    /// STATUS of several mailboxes, pipelined: see [`Session::status`].
+    pub async fn status_many(
+        &mut self,
+        wire_names: &[&str],
+    ) -> Result<Vec<Result<FolderState, ImapError>>, ImapError> {
+        let items = if self.has_capability("CONDSTORE") {
+            "(UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)"
+        } else {
+            "(UIDVALIDITY UIDNEXT MESSAGES)"
+        };
+        let mut commands = Vec::with_capacity(wire_names.len());
+        for name in wire_names {
+            commands.push(format!("STATUS {} {items}", self.quote_arg("STATUS", name)?));
+        }
+        let host = self.endpoint.host.clone();
+        Ok(self
+            .pipeline("STATUS", &commands)
+            .await?
+            .into_iter()
+            .map(|(r, data)| {
+                r.and_then(|()| {
+                    data.ok_or_else(|| ImapError::Protocol {
+                        host: host.clone(),
+                        command: "STATUS".into(),
+                        detail: "no STATUS data before the completion".into(),
+                    })
+                })
+            })
+            .collect())
     }
 
     /// Treats `cap` as not offered: for servers that advertise an extension they handle badly,
@@ -643,8 +744,8 @@ impl Session {
                     uids.resize(n, None);
                     Ok(uids)
                 }
-                Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
-                _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
+                Status::No => Err(async_imap::error::Error::No(refusal_words(outcome))),
+                _ => Err(async_imap::error::Error::Bad(refusal_words(outcome))),
             })
             .await?
         };
@@ -711,7 +812,7 @@ impl Session {
                     match resp.parsed() {
                         Response::Continue { .. } => break,
                         Response::Done { tag: t, outcome, .. } if *t == tag => {
-                            return Err(async_imap::error::Error::No(append_refusal(outcome)));
+                            return Err(async_imap::error::Error::No(refusal_words(outcome)));
                         }
                         _ => {}
                     }
@@ -750,8 +851,8 @@ impl Session {
             write_literal(self.inner.get_mut(), &[]).await?;
             completion(&mut self.inner, &tag, |status, outcome| match status {
                 Status::Ok => Ok(appended_uids(outcome).first().copied()),
-                Status::No => Err(async_imap::error::Error::No(append_refusal(outcome))),
-                _ => Err(async_imap::error::Error::Bad(append_refusal(outcome))),
+                Status::No => Err(async_imap::error::Error::No(refusal_words(outcome))),
+                _ => Err(async_imap::error::Error::Bad(refusal_words(outcome))),
             })
             .await?
         };
@@ -825,13 +926,36 @@ async fn write_literal(io: &mut Io, body: &[u8]) -> std::io::Result<()> {
 
 /// The server's words for a refused APPEND. Codes imap-proto does not know (`[OVERQUOTA]`,
 /// `[TOOBIG]`, `[LIMIT]`) stay at the front of the text, where the engine classifies them.
-fn append_refusal(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
+fn refusal_words(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
     let code = outcome
         .code
         .as_ref()
         .map(|c| format!("[{c:?}] "))
         .unwrap_or_default();
     format!("{code}{}", outcome.information.as_deref().unwrap_or("").trim())
+}
+
+/// Commands in flight at once in [`Session::pipeline`]: their answers (a line or two each)
+/// stay far below what socket buffers hold, so the server never blocks on a client that is
+/// still writing.
+const PIPELINE_WINDOW: usize = 64;
+
+/// One pipelined command's outcome, with the STATUS data that came before its completion.
+type Piped = (Result<(), ImapError>, Option<FolderState>);
+
+/// `(UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ)` of a STATUS response.
+fn folder_state_of(attrs: &[StatusAttribute]) -> FolderState {
+    let mut state: FolderState = (None, None, 0, None);
+    for a in attrs {
+        match a {
+            StatusAttribute::UidValidity(v) => state.0 = Some(*v),
+            StatusAttribute::UidNext(v) => state.1 = Some(*v),
+            StatusAttribute::Messages(v) => state.2 = *v,
+            StatusAttribute::HighestModSeq(v) => state.3 = Some(*v),
+            _ => {}
+        }
+    }
+    state
 }
 
 /// Runs one command's exchange under the I/O timeout, mapping async-imap's errors to ours.

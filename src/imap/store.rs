@@ -5,7 +5,7 @@ use super::error::ImapError;
 use super::session::Session;
 use crate::store::{
     Body, FailureKind, FailureScope, FolderInfo, FolderStatus, MessageBytes, MessageMeta, NamespacePrefixes,
-    NewMessage, Store, StoreError, Uid,
+    NewMessage, Store, StoreError, TreeOp, Uid,
 };
 
 /// A body still inside async-imap's response buffer.
@@ -144,6 +144,38 @@ impl Store for Session {
         Session::subscribe(self, name)
             .await
             .map_err(|e| to_store(e, FailureKind::Create))
+    }
+
+    async fn build_tree(&mut self, ops: &[TreeOp]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let steps: Vec<(bool, &str)> = ops
+            .iter()
+            .map(|op| match op {
+                TreeOp::Create(n) => (true, n.as_str()),
+                TreeOp::Subscribe(n) => (false, n.as_str()),
+            })
+            .collect();
+        let outcomes = self
+            .tree(&steps)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Create))?;
+        Ok(outcomes
+            .into_iter()
+            .map(|r| r.map_err(|e| to_store(e, FailureKind::Create)))
+            .collect())
+    }
+
+    async fn status_many(
+        &mut self,
+        names: &[String],
+    ) -> Result<Vec<Result<FolderStatus, StoreError>>, StoreError> {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let outcomes = Session::status_many(self, &names)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Select))?;
+        Ok(outcomes
+            .into_iter()
+            .map(|r| r.map(folder_status).map_err(|e| to_store(e, FailureKind::Select)))
+            .collect())
     }
 
     async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError> {

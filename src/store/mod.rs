@@ -151,6 +151,15 @@ impl StoreError {
     }
 }
 
+/// One step of building the destination's folder tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeOp {
+    /// CREATE a folder (its parent comes earlier in the list).
+    Create(String),
+    /// SUBSCRIBE a folder.
+    Subscribe(String),
+}
+
 /// What the copy engine needs from a server. One implementation per protocol (IMAP today),
 /// plus test doubles; the engine is generic over it.
 #[allow(async_fn_in_trait)]
@@ -165,6 +174,38 @@ pub trait Store {
     async fn create_folder(&mut self, name: &str) -> Result<(), StoreError>;
     /// Subscribes a folder.
     async fn subscribe(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Several tree steps in this order, one outcome each; the outer error means the
+    /// connection failed. A server that takes commands back to back (IMAP) builds the whole
+    /// tree in one round trip; this default does one step after the other.
+    async fn build_tree(&mut self, ops: &[TreeOp]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            let r = match op {
+                TreeOp::Create(name) => self.create_folder(name).await,
+                TreeOp::Subscribe(name) => self.subscribe(name).await,
+            };
+            match r {
+                Err(e) if e.scope == FailureScope::Account => return Err(e),
+                r => out.push(r),
+            }
+        }
+        Ok(out)
+    }
+    /// The status of several folders (see [`Store::status`]), one outcome each; the outer
+    /// error means the connection failed. IMAP asks for them all in one round trip.
+    async fn status_many(
+        &mut self,
+        names: &[String],
+    ) -> Result<Vec<Result<FolderStatus, StoreError>>, StoreError> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            match self.status(name).await {
+                Err(e) if e.scope == FailureScope::Account => return Err(e),
+                r => out.push(r),
+            }
+        }
+        Ok(out)
+    }
     /// Opens a folder read-only (EXAMINE): the source is never modified.
     async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError>;
     /// A folder's status without opening it (IMAP STATUS): cheap, for skipping unchanged folders.

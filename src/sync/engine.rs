@@ -18,7 +18,9 @@ use super::identity::{fallback_key, header_key};
 use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_folders, with_parents};
 use super::report::{FolderReport, MessageFailure, Reporter, SyncReport};
 use super::state::{CopyRecord, FolderRecord, SyncState};
-use crate::store::{FailureKind, FailureScope, MessageMeta, NewMessage, Store, StoreError, Uid};
+use crate::store::{
+    FailureKind, FailureScope, FolderStatus, MessageMeta, NewMessage, Store, StoreError, TreeOp, Uid,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
@@ -89,8 +91,18 @@ fn date_secs(d: &str) -> Option<i64> {
         .map(|d| d.timestamp())
 }
 
+/// What is known of a folder pair before its copy starts: whether the destination existed
+/// before the run, and the statuses read for all folders at once.
+#[derive(Debug, Default)]
+struct Prefetched {
+    dest_existed: bool,
+    source: Option<FolderStatus>,
+    dest: Option<FolderStatus>,
+}
+
 /// What the workers share. Borrows are short and never held across an await.
 struct Shared<'a> {
+    prefetched: RefCell<HashMap<usize, Prefetched>>,
     state: RefCell<Option<&'a mut SyncState>>,
     reporter: RefCell<&'a mut dyn Reporter>,
     queue: RefCell<VecDeque<(usize, bool)>>,
@@ -141,24 +153,36 @@ pub async fn run<S: Store, D: Store>(
     let copied: Vec<usize> = (0..mappings.len())
         .filter(|&i| mappings[i].skipped.is_none())
         .collect();
-    let mut queue = VecDeque::new();
-    let mut reports = Vec::new();
+    // Planned first, then sent in one go: one round trip for the tree, not two per folder.
+    let mut ops = Vec::new();
+    let mut planned = Vec::with_capacity(copied.len());
     for &i in &copied {
         let m = &mappings[i];
-        let mut fr = FolderReport::new(m);
         let dest_existed = existing.contains(&m.dest);
-        match ensure_folder(dst, opts, m, sep2, &mut existing, &subscribed).await {
-            Ok(created) => {
-                fr.created = created;
-                queue.push_back((i, dest_existed));
-                reports.push((i, fr));
-            }
-            Err(Stop::Folder(e)) => {
-                fr.error = Some(e);
-                reports.push((i, fr));
-            }
-            Err(Stop::Run(e)) => return Err(e),
+        let start = ops.len();
+        let created = plan_tree(m, sep2, &mut existing, &subscribed, &mut ops);
+        planned.push((i, dest_existed, created, start..ops.len()));
+    }
+    let outcomes = if opts.dry_run || ops.is_empty() {
+        Vec::new()
+    } else {
+        dst.build_tree(&ops).await.map_err(SyncError::Destination)?
+    };
+    let mut queue = VecDeque::new();
+    let mut reports = Vec::new();
+    for (i, dest_existed, created, steps) in planned {
+        let mut fr = FolderReport::new(&mappings[i]);
+        fr.created = created;
+        let failed = outcomes
+            .get(steps)
+            .unwrap_or_default()
+            .iter()
+            .find_map(|r| r.as_ref().err());
+        match failed {
+            Some(e) => fr.error = Some(e.to_string()),
+            None => queue.push_back((i, dest_existed)),
         }
+        reports.push((i, fr));
     }
     // INBOX first: it is usually the biggest folder, and starting it first balances workers.
     let inbox = queue
@@ -168,7 +192,38 @@ pub async fn run<S: Store, D: Store>(
         queue.push_front(inbox);
     }
 
+    // Re-runs decide from statuses alone: ask for all of them now, one round trip per side
+    // instead of two per folder. Read before any copy, so mail arriving during the run makes
+    // the next run look again.
+    let filtered = opts.max_age_days.is_some() || opts.min_age_days.is_some();
+    let mut prefetched: HashMap<usize, Prefetched> = HashMap::new();
+    if let Some(st) = state.as_deref()
+        && !opts.just_folders
+        && !filtered
+        && !queue.is_empty()
+    {
+        let sources: Vec<String> = queue.iter().map(|(i, _)| mappings[*i].source.clone()).collect();
+        let statuses = src.status_many(&sources).await.map_err(SyncError::Source)?;
+        for ((i, _), s1) in queue.iter().zip(statuses) {
+            prefetched.entry(*i).or_default().source = s1.ok();
+        }
+        // The destination's only matters where the journal has the pair in step.
+        let in_step: Vec<usize> = queue
+            .iter()
+            .filter(|(i, existed)| *existed && st.in_step(&mappings[*i].source, &mappings[*i].dest).is_some())
+            .map(|(i, _)| *i)
+            .collect();
+        if !in_step.is_empty() {
+            let dests: Vec<String> = in_step.iter().map(|i| mappings[*i].dest.clone()).collect();
+            let statuses = dst.status_many(&dests).await.map_err(SyncError::Destination)?;
+            for (i, s2) in in_step.iter().zip(statuses) {
+                prefetched.entry(*i).or_default().dest = s2.ok();
+            }
+        }
+    }
+
     let shared = Shared {
+        prefetched: RefCell::new(prefetched),
         state: RefCell::new(state),
         reporter: RefCell::new(reporter),
         queue: RefCell::new(queue),
@@ -229,7 +284,9 @@ async fn worker<S: Store, D: Store>(
             .find(|(j, _)| *j == i)
             .map(|(_, r)| std::mem::take(r))
             .unwrap_or_else(|| FolderReport::new(m));
-        match copy_folder(src, dst, opts, m, dest_existed, shared, &mut fr).await {
+        let mut pre = shared.prefetched.borrow_mut().remove(&i).unwrap_or_default();
+        pre.dest_existed = dest_existed;
+        match copy_folder(src, dst, opts, m, pre, shared, &mut fr).await {
             Ok(()) => {}
             Err(Stop::Folder(e)) => fr.error = Some(e),
             Err(Stop::Run(e)) => {
@@ -261,21 +318,24 @@ fn side(e: StoreError, source: bool) -> Stop {
     }
 }
 
-/// Creates the destination folder and its missing parents (each subscribed); subscribes an
-/// existing destination folder. Returns whether the folder itself was (or would be) created.
-async fn ensure_folder<D: Store>(
-    dst: &mut D,
-    opts: &SyncOptions,
+/// The steps that give the destination folder its missing parents and itself (each created
+/// one subscribed), or subscribe it when it exists unsubscribed. Returns whether the folder
+/// itself is (or, dry, would be) created.
+fn plan_tree(
     m: &FolderMapping,
     sep2: char,
     existing: &mut HashSet<String>,
     subscribed: &HashSet<String>,
-) -> Result<bool, Stop> {
+    ops: &mut Vec<TreeOp>,
+) -> bool {
     let mut created = false;
     for name in with_parents(&m.dest_utf8, sep2) {
         if existing.contains(&name) {
-            if !opts.dry_run && name == m.dest && !subscribed.contains(&name) {
-                dst.subscribe(&name).await.map_err(|e| side(e, false))?;
+            if name == m.dest
+                && !subscribed.contains(&name)
+                && !ops.contains(&TreeOp::Subscribe(name.clone()))
+            {
+                ops.push(TreeOp::Subscribe(name));
             }
             continue;
         }
@@ -285,13 +345,11 @@ async fn ensure_folder<D: Store>(
         if name == m.dest {
             created = true;
         }
-        if !opts.dry_run {
-            dst.create_folder(&name).await.map_err(|e| side(e, false))?;
-            dst.subscribe(&name).await.map_err(|e| side(e, false))?;
-        }
+        ops.push(TreeOp::Create(name.clone()));
+        ops.push(TreeOp::Subscribe(name.clone()));
         existing.insert(name);
     }
-    Ok(created)
+    created
 }
 
 /// Copies what the destination folder lacks.
@@ -300,21 +358,22 @@ async fn copy_folder<S: Store, D: Store>(
     dst: &mut D,
     opts: &SyncOptions,
     m: &FolderMapping,
-    dest_exists: bool,
+    pre: Prefetched,
     shared: &Shared<'_>,
     fr: &mut FolderReport,
 ) -> Result<(), Stop> {
     // Re-run fast path: both sides exactly as when they were last in step → nothing to do,
     // and not a header is fetched: UIDVALIDITY, UIDNEXT and MESSAGES unchanged on both sides,
     // and with --resyncflags also HIGHESTMODSEQ (CONDSTORE), which moves with any flag change.
-    // The source's status is read before anything else, so mail arriving during the copy
-    // makes the next run look again.
+    // The source's status is read before anything else (usually all at once, by `run`), so
+    // mail arriving during the copy makes the next run look again.
     let filtered = opts.max_age_days.is_some() || opts.min_age_days.is_some();
     let journalled = shared.state.borrow().is_some();
-    let before = if journalled && !opts.just_folders && !filtered {
-        Some(src.status(&m.source).await.map_err(|e| side(e, true))?)
-    } else {
-        None
+    let dest_exists = pre.dest_existed;
+    let before = match pre.source {
+        _ if !journalled || opts.just_folders || filtered => None,
+        Some(s1) => Some(s1),
+        None => Some(src.status(&m.source).await.map_err(|e| side(e, true))?),
     };
     let in_step = shared
         .state
@@ -323,7 +382,10 @@ async fn copy_folder<S: Store, D: Store>(
         .and_then(|s| s.in_step(&m.source, &m.dest))
         .cloned();
     if let (Some(rec), Some(s1), true) = (in_step, before.as_ref(), dest_exists) {
-        let s2 = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
+        let s2 = match pre.dest {
+            Some(s2) => s2,
+            None => dst.status(&m.dest).await.map_err(|e| side(e, false))?,
+        };
         let triple = |s: &crate::store::FolderStatus| (s.uid_validity, s.uid_next.unwrap_or(0), s.exists);
         let flags_unchanged = !opts.resync_flags
             || (s1.highest_modseq.is_some()

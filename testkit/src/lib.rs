@@ -6,6 +6,7 @@
 //! being used on both sides of an assertion. It is a dev-only crate (`publish = false`), used
 //! by the integration tests, the benchmark and the sandbox.
 
+pub mod delay;
 pub mod dovecot;
 pub mod fill;
 pub mod mutf7;

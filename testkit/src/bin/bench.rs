@@ -2,7 +2,7 @@
 //!
 //!     cargo build --release && cargo run --release -p testkit --bin bench -- \
 //!         [--messages N] [--huge N] [--huge-mb MB] [--runs N] [--peer-runs N] [--only-offboard]
-//!         [--disk]
+//!         [--disk] [--rtt-ms N]
 //!
 //! `OFFBOARD_BENCH_ARGS` adds options to the offboard runs (e.g. "--workers 4").
 //!
@@ -232,6 +232,24 @@ fn main() -> Result<()> {
         source.folders.len()
     );
 
+    // --rtt-ms N: the tools reach Dovecot through a proxy that delays each direction by N/2,
+    // as a server across a network would (filling and checking stay direct).
+    let rtt_ms = arg("--rtt-ms", 0);
+    let proxy = (rtt_ms > 0)
+        .then(|| {
+            testkit::delay::DelayProxy::start(
+                d.imap_port,
+                std::time::Duration::from_micros(rtt_ms as u64 * 500),
+            )
+        })
+        .transpose()?;
+    let tool_port = proxy.as_ref().map_or(d.imap_port, |p| p.port);
+    let link = if rtt_ms > 0 {
+        format!("{rtt_ms} ms round trip")
+    } else {
+        "loopback".to_string()
+    };
+
     let work = tempfile::tempdir()?;
     let pass1 = work.path().join("p1");
     let pass2 = work.path().join("p2");
@@ -239,14 +257,14 @@ fn main() -> Result<()> {
     std::fs::write(&pass2, DEST_PASSWORD)?;
     let mut results = Vec::new();
     let summary = format!(
-        "{}, {storage}, median of {runs} runs",
+        "{}, {storage}, {link}, median of {runs} runs",
         spec_summary(n, huge, huge_mb)
     );
     // To compare settings, e.g. OFFBOARD_BENCH_ARGS="--workers 4".
     let extra_offboard_args = std::env::var("OFFBOARD_BENCH_ARGS").unwrap_or_default();
     // The imapsync command line, for offboard's imapsync mode, imapsync and its model.
     let imapsync_args = |user: &str, sub: &str| -> Vec<std::ffi::OsString> {
-        let port = d.imap_port.to_string();
+        let port = tool_port.to_string();
         let mut v: Vec<std::ffi::OsString> = Vec::new();
         for a in [
             "--host1",
@@ -344,7 +362,7 @@ fn main() -> Result<()> {
                  IMAPAccount dst\nHost 127.0.0.1\nPort {p}\nUser {u2}\nPassCmd \"cat {p2}\"\nSSLType None\nAuthMechs LOGIN\n\n\
                  IMAPStore dst\nAccount dst\nPath MB/\n\n\
                  Channel c\nFar :src:\nNear :dst:\nPatterns *\nCreate Near\nSync Pull\nSyncState {meta}/\nExpunge None\n",
-                p = d.imap_port,
+                p = tool_port,
                 u1 = BERTRAND.0,
                 u2 = user,
                 p1 = pass1.display(),
@@ -463,7 +481,7 @@ fn spec_summary(n: usize, huge: usize, huge_mb: usize) -> String {
 fn print_table(results: &[Measure], total: usize, bytes: u64, spec: &str) {
     let base = results.first().map(|r| r.wall).unwrap_or(1.0);
     println!(
-        "\nMailbox: {spec} ({total} messages, {:.1} MB), loopback Dovecot\n",
+        "\nMailbox: {spec} ({total} messages, {:.1} MB), Dovecot on this machine\n",
         bytes as f64 / 1e6
     );
     println!("| tool | wall (s) | messages/s | MB/s | peak RSS (MB) | CPU (s) | × offboard | check |");
