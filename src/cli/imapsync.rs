@@ -209,10 +209,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         }
     }
     let result = crate::sync::run(&mut workers, &opts, state.as_mut(), &mut reporter).await;
-    for (a, b) in workers {
-        a.logout().await;
-        b.logout().await;
-    }
+    crate::imap::logout_all(workers).await;
     let report = result?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -13,3 +13,11 @@ pub use error::{ImapError, Reach};
 pub use session::{AuthMechanism, Credentials, ListedMailbox, Session};
 pub use tls::TlsSettings;
 pub use transport::{Endpoint, Security, Timeouts};
+
+/// Logs out of every connection pair at once (each LOGOUT waits for the server's answer).
+pub async fn logout_all(pairs: Vec<(Session, Session)>) {
+    futures::future::join_all(pairs.into_iter().map(|(a, b)| async move {
+        tokio::join!(a.logout(), b.logout());
+    }))
+    .await;
+}

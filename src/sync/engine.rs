@@ -126,10 +126,15 @@ pub async fn run<S: Store, D: Store>(
             ..Default::default()
         });
     };
-    let ns1 = src.namespaces().await.map_err(SyncError::Source)?;
-    let ns2 = dst.namespaces().await.map_err(SyncError::Destination)?;
-    let source_folders = src.list_folders().await.map_err(SyncError::Source)?;
-    let dest_folders = dst.list_folders().await.map_err(SyncError::Destination)?;
+    // Each side on its own connection: ask both at once.
+    let (ns1, ns2) = tokio::join!(src.namespaces(), dst.namespaces());
+    let (ns1, ns2) = (
+        ns1.map_err(SyncError::Source)?,
+        ns2.map_err(SyncError::Destination)?,
+    );
+    let (source_folders, dest_folders) = tokio::join!(src.list_folders(), dst.list_folders());
+    let source_folders = source_folders.map_err(SyncError::Source)?;
+    let dest_folders = dest_folders.map_err(SyncError::Destination)?;
     let sep2 = opts
         .rules
         .sep2
@@ -203,22 +208,25 @@ pub async fn run<S: Store, D: Store>(
         && !queue.is_empty()
     {
         let sources: Vec<String> = queue.iter().map(|(i, _)| mappings[*i].source.clone()).collect();
-        let statuses = src.status_many(&sources).await.map_err(SyncError::Source)?;
-        for ((i, _), s1) in queue.iter().zip(statuses) {
-            prefetched.entry(*i).or_default().source = s1.ok();
-        }
         // The destination's only matters where the journal has the pair in step.
         let in_step: Vec<usize> = queue
             .iter()
             .filter(|(i, existed)| *existed && st.in_step(&mappings[*i].source, &mappings[*i].dest).is_some())
             .map(|(i, _)| *i)
             .collect();
-        if !in_step.is_empty() {
-            let dests: Vec<String> = in_step.iter().map(|i| mappings[*i].dest.clone()).collect();
-            let statuses = dst.status_many(&dests).await.map_err(SyncError::Destination)?;
-            for (i, s2) in in_step.iter().zip(statuses) {
-                prefetched.entry(*i).or_default().dest = s2.ok();
+        let dests: Vec<String> = in_step.iter().map(|i| mappings[*i].dest.clone()).collect();
+        let (s1, s2) = tokio::join!(src.status_many(&sources), async {
+            if dests.is_empty() {
+                Ok(Vec::new())
+            } else {
+                dst.status_many(&dests).await
             }
+        });
+        for ((i, _), s1) in queue.iter().zip(s1.map_err(SyncError::Source)?) {
+            prefetched.entry(*i).or_default().source = s1.ok();
+        }
+        for (i, s2) in in_step.iter().zip(s2.map_err(SyncError::Destination)?) {
+            prefetched.entry(*i).or_default().dest = s2.ok();
         }
     }
 

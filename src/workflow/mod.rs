@@ -233,11 +233,17 @@ async fn main_steps(
     let (leaver_secret, successor_secret) = creds.imap_secrets()?;
     let copy = async {
         let n = if s.dry_run { 1 } else { s.workers.max(1) };
+        // All connections at once: over a distant link each login is several round trips.
+        let pairs = (0..n).map(|_| async {
+            let (a, b) = tokio::join!(
+                imap_login(&s.imap, &pre.leaver.email, &leaver_secret),
+                imap_login(&s.imap, &pre.successor.email, &successor_secret)
+            );
+            Ok::<_, WorkflowError>((a?, b?))
+        });
         let mut workers = Vec::with_capacity(n);
-        for _ in 0..n {
-            let a = imap_login(&s.imap, &pre.leaver.email, &leaver_secret).await?;
-            let b = imap_login(&s.imap, &pre.successor.email, &successor_secret).await?;
-            workers.push((a, b));
+        for pair in futures::future::join_all(pairs).await {
+            workers.push(pair?);
         }
         let mut state = if s.dry_run {
             None
@@ -251,10 +257,7 @@ async fn main_steps(
             Some(SyncState::open(&s.state_dir.join("sync"), &id).map_err(|e| WorkflowError::Sync(e.into()))?)
         };
         let r = crate::sync::run(&mut workers, &opts, state.as_mut(), reporter).await;
-        for (a, b) in workers {
-            a.logout().await;
-            b.logout().await;
-        }
+        crate::imap::logout_all(workers).await;
         Ok::<_, WorkflowError>(r?)
     };
     let copied = report.step("copy", copy).await?;
