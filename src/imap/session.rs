@@ -153,7 +153,7 @@ impl Session {
         let tcp = endpoint.tcp().await?;
         let mut client = match endpoint.security {
             Security::Implicit => async_imap::Client::new(endpoint.tls(tcp).await?),
-            Security::None => async_imap::Client::new(Box::new(tcp) as Io),
+            Security::None => async_imap::Client::new(super::transport::buffered(tcp)),
             Security::StartTls => {
                 let mut plain = async_imap::Client::new(tcp);
                 read_greeting(&mut plain, endpoint).await?;

@@ -130,7 +130,7 @@ impl Endpoint {
             .await
             .map_err(|_| self.timeout("TLS handshake", self.timeouts.connect))?
             .map_err(|e| self.tls_error(e))?;
-        Ok(Box::new(tls))
+        Ok(buffered(tls))
     }
 
     pub(crate) fn timeout(&self, during: &str, d: Duration) -> ImapError {
@@ -170,3 +170,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Stream for T {}
 
 /// The boxed stream async-imap runs on.
 pub type Io = Box<dyn Stream>;
+
+/// Boxes a stream behind a write buffer: async-imap writes a command as four pieces (tag,
+/// space, text, CRLF) and then flushes; buffered, a command leaves as one packet (one TLS
+/// record) instead of four. Every write path here ends with a flush.
+pub(crate) fn buffered<S: Stream + 'static>(stream: S) -> Io {
+    Box::new(tokio::io::BufWriter::new(stream))
+}
