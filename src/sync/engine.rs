@@ -8,10 +8,12 @@
 //! when it is lost or the source's UIDVALIDITY changed. Nothing on the destination is ever
 //! deleted or overwritten; the source is only EXAMINEd and read with BODY.PEEK.
 //!
-//! Speed: the folder tree is made first, parents first, on one connection; then each
-//! connection pair (a "worker") takes the next folder from a shared queue, and inside a
-//! folder the next batch of bodies is fetched while the previous one is appended
-//! (MULTIAPPEND). Workers run as futures of one task, so shared state needs no locks; no
+//! Speed: the folder tree is planned, then made in one go (parents first, one pipelined
+//! exchange on IMAP); a journalled run asks every folder's status on both sides in one go
+//! too, so unchanged folders cost nothing more; then each connection pair (a "worker") takes
+//! the next folder from a shared queue, and inside a folder the next batch of bodies is
+//! fetched while the previous one is appended (MULTIAPPEND). After each folder the
+//! destination's count is read back and must hold everything copied. Workers run as futures of one task, so shared state needs no locks; no
 //! borrow of it is held across an await.
 
 use super::identity::{fallback_key, header_key};
