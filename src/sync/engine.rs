@@ -13,8 +13,9 @@
 //! too, so unchanged folders cost nothing more; then each connection pair (a "worker") takes
 //! the next folder from a shared queue, and inside a folder the next batch of bodies is
 //! fetched while the previous one is appended (MULTIAPPEND). After each folder the
-//! destination's count is read back and must hold everything copied. Workers run as futures of one task, so shared state needs no locks; no
-//! borrow of it is held across an await.
+//! destination's count is read back and must hold everything copied. Workers run as
+//! futures of one task, so shared state needs no locks; no borrow of it is held across an
+//! await.
 
 use super::identity::{fallback_key, header_key};
 use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_folders, with_parents};
