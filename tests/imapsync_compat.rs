@@ -1,6 +1,7 @@
 //! `offboard imapsync` with imapsync command lines, against the real Dovecot: the BlueMind
 //! admin guide's seed lines, re-runs, resume, and the cases where imapsync loses mail.
 
+use crate::support::Run;
 use assert_cmd::Command;
 use std::collections::BTreeSet;
 use testkit::{BERTRAND, Dovecot, MailboxSpec, NATHALIE, fill, readback};
@@ -59,12 +60,6 @@ fn seed_line(d: &Dovecot, dry: bool, just_folders: bool) -> Vec<String> {
     v
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn offboard(d: &Dovecot, state: &std::path::Path, args: &[String]) -> Run {
     let out = Command::cargo_bin("offboard")
         .unwrap()
@@ -77,11 +72,7 @@ fn offboard(d: &Dovecot, state: &std::path::Path, args: &[String]) -> Run {
         .env_remove("IMAPSYNC_PASSWORD2")
         .output()
         .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }
 
 /// Bertrand's mailbox, a shared folder of Nathalie's he can read, and a public folder.

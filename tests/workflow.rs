@@ -1,5 +1,6 @@
 //! `offboard LEAVER --to SUCCESSOR` end to end, against the BlueMind double and Dovecot.
 
+use crate::support::Run;
 use assert_cmd::Command;
 use bluemind_api::{AccessControlEntry, Verb};
 use secrecy::ExposeSecret;
@@ -10,12 +11,6 @@ const BERTRAND_UID: &str = "B3F1C2A0-0001-4ED2-997C-4A4F39933D18";
 const NATHALIE_UID: &str = "A7E2D3B1-0002-4ED2-997C-4A4F39933D18";
 const HELENE_UID: &str = "C9D4E5F6-0003-4ED2-997C-4A4F39933D18";
 const FOLDER: &str = "Bertrand Dupré";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn offboard(sb: &Sandbox, args: &[&str]) -> Run {
     let out = Command::cargo_bin("offboard")
@@ -28,11 +23,7 @@ fn offboard(sb: &Sandbox, args: &[&str]) -> Run {
         .env("OFFBOARD_LOG", "debug")
         .output()
         .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }
 
 fn json(r: &Run) -> serde_json::Value {
@@ -590,11 +581,7 @@ fn ctrl_c_deletes_the_keys_closes_the_sessions_and_a_rerun_finishes() {
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     sb.bluemind.state().held.clear();
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let r = Run::from(out);
     assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("interrupted"), "{}", r.stderr);
     let doc = json(&r);

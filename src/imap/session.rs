@@ -577,32 +577,15 @@ impl Session {
                 io.write_all(b"\r\n").await?;
             }
             self.inner.get_mut().flush().await?;
-            let mut out: Vec<Option<Appended>> = (0..items.len()).map(|_| None).collect();
-            let mut left = items.len();
-            while left > 0 {
-                let Some(resp) = self.inner.read_response().await? else {
-                    return Err(async_imap::error::Error::ConnectionLost);
-                };
-                let Response::Done { tag, status, outcome } = resp.parsed() else {
-                    continue;
-                };
-                let Some(i) = tags.iter().position(|t| t == tag) else {
-                    continue;
-                };
-                if out[i].is_some() {
-                    continue;
-                }
-                left -= 1;
-                out[i] = Some(match status {
-                    Status::Ok => Ok(appended_uids(outcome).first().copied()),
-                    _ => Err(ImapError::Refused {
-                        host: host.clone(),
-                        command: "APPEND".into(),
-                        server: refusal_words(outcome),
-                    }),
-                });
-            }
-            Ok(out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect())
+            completions(&mut self.inner, &tags, |status, outcome, _| match status {
+                Status::Ok => Ok(appended_uids(outcome).first().copied()),
+                _ => Err(ImapError::Refused {
+                    host: host.clone(),
+                    command: "APPEND".into(),
+                    server: refusal_words(outcome),
+                }),
+            })
+            .await
         };
         deadline(&endpoint, "APPEND", timeout, fut).await
     }
@@ -622,39 +605,18 @@ impl Session {
                 for c in window {
                     tags.push(self.inner.run_command(c).await?);
                 }
-                let mut done: Vec<Option<Piped>> = (0..window.len()).map(|_| None).collect();
-                let mut status_data = None;
-                let mut left = window.len();
-                while left > 0 {
-                    let Some(resp) = self.inner.read_response().await? else {
-                        return Err(async_imap::error::Error::ConnectionLost);
+                completions(&mut self.inner, &tags, |status, outcome, status_data| {
+                    let r = match status {
+                        Status::Ok => Ok(()),
+                        _ => Err(ImapError::Refused {
+                            host: endpoint.host.clone(),
+                            command: name.to_string(),
+                            server: refusal_words(outcome),
+                        }),
                     };
-                    match resp.parsed() {
-                        Response::MailboxData(MailboxDatum::Status { status, .. }) => {
-                            status_data = Some(folder_state_of(status));
-                        }
-                        Response::Done { tag, status, outcome } => {
-                            let Some(i) = tags.iter().position(|t| t == tag) else {
-                                continue;
-                            };
-                            if done[i].is_some() {
-                                continue;
-                            }
-                            left -= 1;
-                            let outcome = match status {
-                                Status::Ok => Ok(()),
-                                _ => Err(ImapError::Refused {
-                                    host: endpoint.host.clone(),
-                                    command: name.to_string(),
-                                    server: refusal_words(outcome),
-                                }),
-                            };
-                            done[i] = Some((outcome, status_data.take()));
-                        }
-                        _ => {}
-                    }
-                }
-                Ok(done.into_iter().flatten().collect::<Vec<_>>())
+                    (r, status_data)
+                })
+                .await
             };
             out.extend(deadline(&endpoint, name, timeout, fut).await?);
         }
@@ -1009,6 +971,41 @@ fn message_args(flags: &[String], date: Option<&str>, len: u64, literal_plus: bo
     }
     args.push_str(&format!(" {{{len}{}}}", if literal_plus { "+" } else { "" }));
     args
+}
+
+/// Reads responses until every command of `tags` (sent back to back) is completed, and maps
+/// each completion with `f`, which also gets the STATUS data that came before it: one
+/// outcome per tag, in order.
+async fn completions<T>(
+    inner: &mut async_imap::Session<Io>,
+    tags: &[async_imap::imap_proto::RequestId],
+    mut f: impl FnMut(&Status, &async_imap::imap_proto::Outcome<'_>, Option<FolderState>) -> T,
+) -> Result<Vec<T>, async_imap::error::Error> {
+    let mut done: Vec<Option<T>> = (0..tags.len()).map(|_| None).collect();
+    let mut status_data = None;
+    let mut left = tags.len();
+    while left > 0 {
+        let Some(resp) = inner.read_response().await? else {
+            return Err(async_imap::error::Error::ConnectionLost);
+        };
+        match resp.parsed() {
+            Response::MailboxData(MailboxDatum::Status { status, .. }) => {
+                status_data = Some(folder_state_of(status));
+            }
+            Response::Done { tag, status, outcome } => {
+                let Some(i) = tags.iter().position(|t| t == tag) else {
+                    continue;
+                };
+                if done[i].is_some() {
+                    continue;
+                }
+                left -= 1;
+                done[i] = Some(f(status, outcome, status_data.take()));
+            }
+            _ => {}
+        }
+    }
+    Ok(done.into_iter().flatten().collect())
 }
 
 /// Reads responses until the tagged completion of `tag`, and maps it with `f`.

@@ -36,3 +36,20 @@ pub fn creds(user: &str, password: &str, mechanism: AuthMechanism) -> Credential
         authzid: None,
     }
 }
+
+/// What a run of the `offboard` binary gave: exit code and both streams.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}

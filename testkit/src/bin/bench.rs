@@ -347,9 +347,7 @@ fn main() -> Result<()> {
     }
 
     // mbsync: the source's INBOX goes to the destination's INBOX, the rest under MB/.
-    let mut mb = Vec::new();
-    let mut mb_check = String::new();
-    for run in 0..runs {
+    let mbsync = median_of("mbsync", runs, |run| {
         let user = fresh_destination(&d, "mbsync", run)?;
         let mbsyncrc = work.path().join(format!("mbsyncrc-{run}"));
         let meta = work.path().join(format!("mbsync-meta-{run}"));
@@ -370,25 +368,13 @@ fn main() -> Result<()> {
                 meta = meta.display()
             ),
         )?;
-        match timed(Command::new("mbsync").arg("-c").arg(&mbsyncrc).args(["-a", "-q"])) {
-            Ok((wall, rss, cpu, _)) => {
-                eprintln!("mbsync, run {}: {wall:.2} s", run + 1);
-                mb_check = verify(&d, &source, &user, "MB", false, true)
-                    .unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
-                mb.push((wall, rss, cpu));
-            }
-            Err(e) => eprintln!("mbsync skipped: {e}"),
-        }
-    }
-    if !mb.is_empty() {
-        let (wall, rss, cpu) = median(&mut mb);
-        results.push(Measure::new(
-            "mbsync",
-            (wall, rss, cpu),
-            total,
-            total_bytes,
-            mb_check,
-        ));
+        let (wall, rss, cpu, _) = timed(Command::new("mbsync").arg("-c").arg(&mbsyncrc).args(["-a", "-q"]))?;
+        let check =
+            verify(&d, &source, &user, "MB", false, true).unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
+        Ok(((wall, rss, cpu), check))
+    });
+    if let Some((m, check)) = mbsync {
+        results.push(Measure::new("mbsync", m, total, total_bytes, check));
     }
 
     // imapsync when $IMAPSYNC names one; the imapsync model (a floor for imapsync's time)
@@ -415,25 +401,17 @@ fn main() -> Result<()> {
         eprintln!("imapsync model skipped: apt-get install libmail-imapclient-perl");
     }
     for (k, (tool, program, extra, exact)) in peers.into_iter().enumerate() {
-        let mut measured = Vec::new();
-        let mut check = String::new();
-        for run in 0..peer_runs {
+        let measured = median_of(tool, peer_runs, |run| {
             let user = fresh_destination(&d, &format!("peer{k}"), run)?;
             let mut c = Command::new(&program[0]);
             c.args(&program[1..]).args(imapsync_args(&user, "IS")).args(extra);
-            match timed(&mut c) {
-                Ok((wall, rss, cpu, _)) => {
-                    eprintln!("{tool}, run {}: {wall:.2} s", run + 1);
-                    check = verify(&d, &source, &user, "IS", exact, false)
-                        .unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
-                    measured.push((wall, rss, cpu));
-                }
-                Err(e) => eprintln!("{tool} failed: {e}"),
-            }
-        }
-        if !measured.is_empty() {
-            let (wall, rss, cpu) = median(&mut measured);
-            results.push(Measure::new(tool, (wall, rss, cpu), total, total_bytes, check));
+            let (wall, rss, cpu, _) = timed(&mut c)?;
+            let check = verify(&d, &source, &user, "IS", exact, false)
+                .unwrap_or_else(|e| format!("CHECK FAILED: {e}"));
+            Ok(((wall, rss, cpu), check))
+        });
+        if let Some((m, check)) = measured {
+            results.push(Measure::new(tool, m, total, total_bytes, check));
         }
     }
 
@@ -462,6 +440,28 @@ fn main() -> Result<()> {
 
     print_table(&results, total, total_bytes, &summary);
     Ok(())
+}
+
+/// Runs a tool `runs` times and keeps the median run, with the check of the last copy; a
+/// failed run is reported and left out.
+fn median_of(
+    tool: &str,
+    runs: usize,
+    mut one: impl FnMut(usize) -> Result<((f64, u64, f64), String)>,
+) -> Option<((f64, u64, f64), String)> {
+    let mut measured = Vec::new();
+    let mut check = String::new();
+    for run in 0..runs {
+        match one(run) {
+            Ok((m, c)) => {
+                eprintln!("{tool}, run {}: {:.2} s", run + 1, m.0);
+                measured.push(m);
+                check = c;
+            }
+            Err(e) => eprintln!("{tool} failed: {e}"),
+        }
+    }
+    (!measured.is_empty()).then(|| (median(&mut measured), check))
 }
 
 /// The run with the median wall time.
