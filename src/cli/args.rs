@@ -50,6 +50,11 @@ pub struct Cli {
     #[arg(long, value_name = "REGEX")]
     pub exclude: Vec<String>,
 
+    /// Copy again what an earlier run delivered and the successor has deleted or moved since
+    /// (messages and folders). By default they stay removed, and are reported.
+    #[arg(long)]
+    pub recopy_removed: bool,
+
     /// If BlueMind refuses to open a session as the leaver, reset the leaver's password to a
     /// random one (reported, never shown) instead of stopping.
     #[arg(long)]

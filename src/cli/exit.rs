@@ -151,6 +151,7 @@ pub fn classify_workflow(e: &crate::workflow::WorkflowError) -> Exit {
         W::Sync(crate::sync::SyncError::Source(_) | crate::sync::SyncError::Destination(_)) => {
             Exit::Connection
         }
+        W::Sync(crate::sync::SyncError::OverQuota { .. }) => Exit::OverQuota,
         W::Sync(_) => Exit::CatchAll,
         W::Journal { .. } => Exit::NoInput,
         W::Interrupted => Exit::Signal,
@@ -160,7 +161,7 @@ pub fn classify_workflow(e: &crate::workflow::WorkflowError) -> Exit {
 /// Picks the exit code of an error by walking its causes for one we know.
 pub fn classify(err: &anyhow::Error) -> Exit {
     use crate::sync::SyncError;
-    use crate::sync::state::StateError;
+    use crate::sync::journal::JournalError;
     // A context added with `.context(CliError)` is only visible through the error itself.
     if let Some(e) = err.downcast_ref::<super::CliError>() {
         return e.exit;
@@ -192,12 +193,13 @@ pub fn classify(err: &anyhow::Error) -> Exit {
             return match e {
                 SyncError::Source(_) => Exit::ConnectionHost1,
                 SyncError::Destination(_) => Exit::ConnectionHost2,
-                SyncError::Mapping(_) | SyncError::State(StateError::Locked(_)) => Exit::CatchAll,
-                SyncError::State(_) => Exit::NoInput,
+                SyncError::OverQuota { .. } => Exit::OverQuota,
+                SyncError::Mapping(_) | SyncError::Journal(JournalError::Locked(_)) => Exit::CatchAll,
+                SyncError::Journal(_) => Exit::NoInput,
             };
         }
-        if let Some(e) = cause.downcast_ref::<StateError>() {
-            return if matches!(e, StateError::Locked(_)) {
+        if let Some(e) = cause.downcast_ref::<JournalError>() {
+            return if matches!(e, JournalError::Locked(_)) {
                 Exit::CatchAll
             } else {
                 Exit::NoInput

@@ -11,7 +11,7 @@ use crate::imap::{
     AuthMechanism, Credentials, Endpoint, ImapError, Security, Session, Timeouts, TlsSettings,
 };
 use crate::sync::mapping::{Substitution, compile};
-use crate::sync::{FolderRules, SyncOptions, SyncState};
+use crate::sync::{FolderRules, Journal, Reconnect, SyncOptions};
 use secrecy::SecretString;
 use std::time::Duration;
 
@@ -174,24 +174,27 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         max_age_days: o.number("maxage").map_err(|e| usage(e.to_string()))?,
         min_age_days: o.number("minage").map_err(|e| usage(e.to_string()))?,
         now: chrono::Utc::now().timestamp(),
+        // imapsync copies again what the destination lost, whoever removed it.
+        keep_removals: false,
+        reconnect: reconnect_options(&o)?,
     };
     let mut state = if opts.dry_run {
         None
     } else {
         let dir = o
             .path("state-dir")
-            .or_else(crate::sync::state::default_dir)
+            .or_else(crate::sync::journal::default_dir)
             .ok_or_else(|| {
                 CliError::new(
                     Exit::NoInput,
                     "no state directory: set --state-dir or $XDG_STATE_HOME",
                 )
             })?;
-        let id = crate::sync::state::pair_id(&host1, &user1, &host2, &user2);
-        Some(SyncState::open(&dir, &id)?)
+        let id = crate::sync::journal::pair_id(&host1, &user1, &host2, &user2);
+        Some(Journal::open(&dir, &id)?)
     };
     let json = o.on("json");
-    let mut reporter = summary::Printer::new(!json);
+    let mut reporter = summary::Printer::new(!json).dry_run(opts.dry_run);
     // More connection pairs let the servers use more cores; folders are shared among them.
     let n_workers: usize = o
         .number("workers")
@@ -210,13 +213,32 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     }
     let result = crate::sync::run(&mut workers, &opts, state.as_mut(), &mut reporter).await;
     crate::imap::logout_all(workers).await;
-    let report = result?;
+    // A run that stopped still shows what it did, then fails with its own error.
+    let (report, error) = match result {
+        Ok(r) => (r, None),
+        Err(a) => (*a.report, Some(a.error)),
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         summary::print_statistics(&report);
     }
-    Ok(summary::exit_for(&report))
+    match error {
+        Some(e) => Err(e.into()),
+        None => Ok(summary::exit_for(&report)),
+    }
+}
+
+/// `--reconnectretry1/2` (imapsync's, default 3 there; 5 here): attempts to open a failed
+/// connection pair again; the smaller of the two wins, since both sides reconnect together.
+fn reconnect_options(o: &RawOptions) -> anyhow::Result<Reconnect> {
+    let mut r = Reconnect::default();
+    for side in ["reconnectretry1", "reconnectretry2"] {
+        if let Some(n) = o.number::<u32>(side).map_err(|e| usage(e.to_string()))? {
+            r.attempts = r.attempts.min(n);
+        }
+    }
+    Ok(r)
 }
 
 fn caps(s: &Session) -> String {

@@ -66,6 +66,8 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("syncinternaldates", Kind::Flag),
     ("subscribeall", Kind::Flag),
     ("timeout", Kind::Value),
+    ("reconnectretry1", Kind::Value),
+    ("reconnectretry2", Kind::Value),
     ("timeout1", Kind::Value),
     ("timeout2", Kind::Value),
     ("version", Kind::Flag),

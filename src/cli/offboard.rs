@@ -120,7 +120,7 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         .state_dir
         .clone()
         .or(cfg.copy.state_dir.clone())
-        .or_else(|| crate::sync::state::default_dir().and_then(|d| d.parent().map(PathBuf::from)))
+        .or_else(|| crate::sync::journal::default_dir().and_then(|d| d.parent().map(PathBuf::from)))
         .ok_or_else(|| config_error("no state directory", "set [copy] state_dir or --state-dir"))?;
     let mut excludes = cfg.copy.exclude.clone();
     excludes.extend(cli.exclude.iter().cloned());
@@ -146,13 +146,14 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         dry_run,
         reset_password: cli.reset_password,
         workers: cli.workers.or(cfg.copy.workers).unwrap_or(2).clamp(1, 16),
+        recopy_removed: cli.recopy_removed,
         state_dir,
         run_id,
     })
 }
 
 async fn execute(s: &Settings, json: bool) -> Outcome {
-    let mut printer = summary::Printer::new(!json);
+    let mut printer = summary::Printer::new(!json).dry_run(s.dry_run);
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -278,6 +279,19 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             copy.already(),
             failed
         );
+        let removed = copy.removed_by_successor();
+        if removed > 0 {
+            println!(
+                "  Removed by the successor since: {removed} messages delivered by an earlier run \
+                 (left removed; --recopy-removed copies them again)"
+            );
+        }
+        for f in copy.folders.iter().filter(|f| f.dest_removed) {
+            println!("    folder {} was deleted or renamed by the successor: not made again", f.dest);
+        }
+        if let Some(why) = &copy.aborted {
+            println!("  Copy stopped: {why}");
+        }
         if !r.dry_run {
             println!(
                 "  Checked: message counts read back from the successor's mailbox in {}/{} folders",
@@ -292,7 +306,7 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             println!(
                 "    folder {}: {}",
                 f.source,
-                f.error.as_deref().unwrap_or_default()
+                f.error.as_ref().map(|e| e.message.as_str()).unwrap_or_default()
             );
         }
     }

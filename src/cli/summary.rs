@@ -5,7 +5,7 @@
 use super::exit::Exit;
 use crate::store::{FailureKind, StoreError, Uid};
 use crate::sync::FolderMapping;
-use crate::sync::report::{FolderReport, Reporter, SyncReport};
+use crate::sync::report::{FolderFailureKind, FolderReport, Reporter, SyncReport};
 use std::collections::BTreeMap;
 
 /// Prints progress lines to stdout (or nothing, for `--json`).
@@ -19,6 +19,12 @@ impl Printer {
     /// A printer; `enabled = false` prints nothing.
     pub fn new(enabled: bool) -> Self {
         Printer { enabled, dry: false }
+    }
+
+    /// Says folders are "to create", not "created": nothing is changed in a dry run.
+    pub fn dry_run(mut self, dry: bool) -> Self {
+        self.dry = dry;
+        self
     }
 }
 
@@ -45,6 +51,9 @@ impl Reporter for Printer {
         println!("Folders (host1 raw name = UTF-8 name -> host2 folder):");
         for m in mappings.iter().filter(|m| m.skipped.is_none()) {
             println!("  [{}] = [{}] -> [{}]", m.source, m.source_utf8, m.dest_utf8);
+            if let Some(note) = &m.note {
+                println!("    note: {note}");
+            }
         }
         let skipped: Vec<_> = mappings.iter().filter(|m| m.skipped.is_some()).collect();
         if !skipped.is_empty() {
@@ -65,15 +74,28 @@ impl Reporter for Printer {
     }
 
     fn folder_done(&mut self, r: &FolderReport) {
-        self.dry = self.dry || r.copied > 0 && r.bytes_copied == 0;
         if !self.enabled {
             return;
         }
-        let created = if r.created { " (created)" } else { "" };
+        let created = match (r.created, self.dry) {
+            (true, false) => " (created)",
+            (true, true) => " (to create)",
+            _ => "",
+        };
+        let removed = if r.removed_by_successor > 0 {
+            format!(", {} removed by the successor since", r.removed_by_successor)
+        } else {
+            String::new()
+        };
         match &r.error {
             Some(e) => println!("{} -> {}{created}: FAILED: {e}", r.source, r.dest),
+            None if r.dest_removed => println!(
+                "{} -> {}: deleted or renamed by the successor since an earlier run delivered {} messages; \
+                 not made again (--recopy-removed to copy it again)",
+                r.source, r.dest, r.removed_by_successor
+            ),
             None => println!(
-                "{} -> {}{created}: {} found, {} copied ({}), {} already there{}",
+                "{} -> {}{created}: {} found, {} copied ({}), {} already there{removed}{}",
                 r.source,
                 r.dest,
                 r.found,
@@ -87,6 +109,11 @@ impl Reporter for Printer {
                 }
             ),
         }
+    }
+
+    fn reconnecting(&mut self, folder: Option<&str>, attempt: u32, why: &StoreError) {
+        let place = folder.map(|f| format!(" while copying {f}")).unwrap_or_default();
+        eprintln!("warning: connection lost{place} ({why}); reconnecting (attempt {attempt})");
     }
 }
 
@@ -111,7 +138,8 @@ pub fn print_statistics(r: &SyncReport) {
         r.folders.len()
     );
     println!(
-        "Folders created                : {}",
+        "Folders {}                : {}",
+        if r.dry_run { "to create" } else { "created  " },
         r.folders.iter().filter(|f| f.created).count()
     );
     if !r.dry_run {
@@ -126,6 +154,12 @@ pub fn print_statistics(r: &SyncReport) {
         r.found(),
         bytes(r.bytes_found())
     );
+    if r.removed_by_successor() > 0 {
+        println!(
+            "Messages removed on host2 since: {} (delivered earlier, not copied again)",
+            r.removed_by_successor()
+        );
+    }
     if r.dry_run {
         println!(
             "Messages transferred           : 0 (could be {} without dry mode, {})",
@@ -171,7 +205,7 @@ pub fn print_statistics(r: &SyncReport) {
             "Err {}/{errors}: folder {}: {}",
             failures.len() + i + 1,
             f.source,
-            f.error.as_deref().unwrap_or("")
+            f.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
         );
     }
     let exit = exit_for(r);
@@ -192,7 +226,17 @@ pub fn exit_for(r: &SyncReport) -> Exit {
         };
         *counts.entry(e.code()).or_default() += 1;
     }
-    *counts.entry(Exit::WithErrors.code()).or_default() += r.folder_errors().count();
+    for f in r.folder_errors().filter_map(|f| f.error.as_ref()) {
+        let e = match f.kind {
+            FolderFailureKind::OverQuota => Exit::OverQuota,
+            FolderFailureKind::Append => Exit::AppendFailed,
+            FolderFailureKind::Fetch => Exit::FetchFailed,
+            FolderFailureKind::Create => Exit::CreateFailed,
+            FolderFailureKind::Select => Exit::SelectFailed,
+            FolderFailureKind::Connection | FolderFailureKind::CountCheck => Exit::WithErrors,
+        };
+        *counts.entry(e.code()).or_default() += 1;
+    }
     counts.retain(|_, n| *n > 0);
     let Some(max) = counts.values().max().copied() else {
         return Exit::Ok;

@@ -1,7 +1,10 @@
 //! An authenticated IMAP session: connect (with STARTTLS or implicit TLS), greet, log in,
 //! and the queries of the connection layer (CAPABILITY, NAMESPACE, LIST).
 //!
-//! Protocol only: no folder selection, no mapping, no retries — callers decide.
+//! Protocol only: no folder selection, no mapping, no retries — callers decide (a session
+//! keeps its login so that a caller can [`Session::reconnect`] it; when is the caller's
+//! choice). The one recovery inside is protocol-level: a refused MULTIAPPEND is resent one
+//! message per APPEND, so one bad message does not fail its whole batch.
 
 use super::error::ImapError;
 use super::transport::{Endpoint, Io, Security};
@@ -37,6 +40,17 @@ pub struct Credentials {
     /// SASL PLAIN authorisation identity: log in as `authzid` with `user`'s credentials
     /// (Dovecot master users). Empty for an ordinary login.
     pub authzid: Option<String>,
+}
+
+impl Clone for Credentials {
+    fn clone(&self) -> Self {
+        Credentials {
+            user: self.user.clone(),
+            secret: self.secret.clone(),
+            mechanism: self.mechanism,
+            authzid: self.authzid.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -104,18 +118,24 @@ impl ListedMailbox {
 pub struct Session {
     inner: async_imap::Session<Io>,
     endpoint: Endpoint,
-    user: String,
+    /// Kept to log in again on [`Session::reconnect`]; the secret stays wrapped.
+    creds: Credentials,
     capabilities: BTreeSet<String>,
+    /// Capabilities the caller turned off: they stay off across reconnections.
+    disabled: BTreeSet<String>,
     raw_tag: u32,
     /// The tag of an APPEND whose literal is being streamed.
     streaming: Option<async_imap::imap_proto::RequestId>,
+    /// The mailbox selected or examined last (STATUS must not be sent on it, RFC 3501
+    /// §6.3.10).
+    selected: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("endpoint", &self.endpoint)
-            .field("user", &self.user)
+            .field("user", &self.creds.user)
             .finish_non_exhaustive()
     }
 }
@@ -138,14 +158,34 @@ impl Session {
         let mut session = Session {
             inner,
             endpoint: endpoint.clone(),
-            user: creds.user.clone(),
+            creds: creds.clone(),
             capabilities: caps,
+            disabled: BTreeSet::new(),
             raw_tag: 0,
             streaming: None,
+            selected: None,
         };
         // Capabilities change after login (RFC 3501 §6.2.3): ask again.
         session.refresh_capabilities().await?;
         Ok(session)
+    }
+
+    /// Replaces this connection by a new one to the same server with the same login, after
+    /// the old one failed (dropped, `BYE`, stalled). Nothing is selected afterwards; the old
+    /// connection is dropped without LOGOUT (it is presumed dead).
+    pub async fn reconnect(&mut self) -> Result<(), ImapError> {
+        let mut fresh = Session::connect(&self.endpoint, &self.creds).await?;
+        for cap in &self.disabled {
+            fresh.capabilities.remove(cap);
+        }
+        fresh.disabled = std::mem::take(&mut self.disabled);
+        *self = fresh;
+        Ok(())
+    }
+
+    /// The mailbox selected or examined last, if any.
+    pub fn selected(&self) -> Option<&str> {
+        self.selected.as_deref()
     }
 
     /// TCP (+ TLS), greeting read: a client ready for login.
@@ -240,7 +280,7 @@ impl Session {
 
     /// The login name.
     pub fn user(&self) -> &str {
-        &self.user
+        &self.creds.user
     }
 
     /// Capabilities after login, upper-cased (`LITERAL+`, `UIDPLUS`, `AUTH=PLAIN`…).
@@ -413,11 +453,13 @@ impl Session {
     /// EXAMINE (read-only select): `(UIDVALIDITY, UIDNEXT, EXISTS)`.
     pub async fn examine(&mut self, wire_name: &str) -> Result<FolderState, ImapError> {
         let timeout = self.endpoint.timeouts.io;
+        self.selected = None;
         // async-imap quotes the name itself.
         let mb = tokio::time::timeout(timeout, self.inner.examine(wire_name))
             .await
             .map_err(|_| self.endpoint.timeout("EXAMINE", timeout))?
             .map_err(|e| self.command_error("EXAMINE", e))?;
+        self.selected = Some(wire_name.to_string());
         Ok((mb.uid_validity, mb.uid_next, mb.exists, mb.highest_modseq))
     }
 
@@ -439,10 +481,12 @@ impl Session {
     /// SELECT (read-write): `(UIDVALIDITY, UIDNEXT, EXISTS)`.
     pub async fn select(&mut self, wire_name: &str) -> Result<FolderState, ImapError> {
         let timeout = self.endpoint.timeouts.io;
+        self.selected = None;
         let mb = tokio::time::timeout(timeout, self.inner.select(wire_name))
             .await
             .map_err(|_| self.endpoint.timeout("SELECT", timeout))?
             .map_err(|e| self.command_error("SELECT", e))?;
+        self.selected = Some(wire_name.to_string());
         Ok((mb.uid_validity, mb.uid_next, mb.exists, mb.highest_modseq))
     }
 
@@ -673,7 +717,9 @@ impl Session {
     /// Treats `cap` as not offered: for servers that advertise an extension they handle badly,
     /// and for tests of the fallback paths.
     pub fn disable_capability(&mut self, cap: &str) {
-        self.capabilities.remove(&cap.to_ascii_uppercase());
+        let cap = cap.to_ascii_uppercase();
+        self.capabilities.remove(&cap);
+        self.disabled.insert(cap);
     }
 
     async fn multiappend(

@@ -4,7 +4,7 @@
 use super::error::ImapError;
 use super::session::Session;
 use crate::store::{
-    Body, FailureKind, FailureScope, FolderInfo, FolderStatus, MessageBytes, MessageMeta, NamespacePrefixes,
+    Body, FailureKind, FailureScope, FolderInfo, FolderNames, FolderStatus, MessageBytes, MessageMeta, NamespacePrefixes,
     NewMessage, Store, StoreError, TreeOp, Uid,
 };
 
@@ -96,7 +96,26 @@ fn flags_of(f: &async_imap::types::Fetch) -> Vec<String> {
         .collect()
 }
 
+/// Folder names in modified UTF-7 (RFC 3501 §5.1.3).
+pub const MUTF7_NAMES: FolderNames = FolderNames {
+    to_wire: super::wire::mutf7::encode,
+    to_display: |wire| {
+        let (name, why) = super::wire::mutf7::decode_lenient(wire);
+        (name, why.map(|e| format!("not valid modified UTF-7 ({e})")))
+    },
+};
+
 impl Store for Session {
+    fn folder_names(&self) -> FolderNames {
+        MUTF7_NAMES
+    }
+
+    async fn reconnect(&mut self) -> Result<(), StoreError> {
+        Session::reconnect(self)
+            .await
+            .map_err(|e| to_store(e, FailureKind::Connection))
+    }
+
     async fn namespaces(&mut self) -> Result<NamespacePrefixes, StoreError> {
         let ns = self
             .namespace()
@@ -186,6 +205,14 @@ impl Store for Session {
     }
 
     async fn status(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        // RFC 3501 §6.3.10: STATUS SHOULD NOT be used on the selected mailbox (some servers
+        // answer from a stale view); EXAMINE it again instead.
+        if self.selected() == Some(name) {
+            return Session::examine(self, name)
+                .await
+                .map(folder_status)
+                .map_err(|e| to_store(e, FailureKind::Select));
+        }
         Session::status(self, name)
             .await
             .map(folder_status)
@@ -206,22 +233,30 @@ impl Store for Session {
     }
 
     async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError> {
-        let mut out = Vec::new();
+        // Another session changing flags makes the server send unsolicited FETCH responses
+        // (with a UID under CONDSTORE) in the middle of ours: one entry per UID, and the one
+        // that answers our query (it has the size and the header section) wins.
+        let mut out: std::collections::BTreeMap<Uid, MessageMeta> = std::collections::BTreeMap::new();
         self.uid_fetch_each("1:*", IDENTITY_QUERY, |f| {
-            if let Some(uid) = f.uid {
-                out.push(MessageMeta {
+            let Some(uid) = f.uid else { return };
+            let ours = f.size.is_some() && f.header().is_some();
+            if out.contains_key(&uid) && !ours {
+                return;
+            }
+            out.insert(
+                uid,
+                MessageMeta {
                     uid,
                     flags: flags_of(f),
                     internal_date: f.internal_date().as_ref().map(format_date),
                     size: u64::from(f.size.unwrap_or(0)),
                     identity_headers: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
-                });
-            }
+                },
+            );
         })
         .await
         .map_err(|e| to_store(e, FailureKind::Fetch))?;
-        out.sort_by_key(|m| m.uid);
-        Ok(out)
+        Ok(out.into_values().collect())
     }
 
     async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError> {

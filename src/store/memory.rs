@@ -129,6 +129,15 @@ pub struct Switches {
     pub reverse_batches: bool,
     /// Acknowledge appends (with a UID) without keeping the messages: a broken server.
     pub lose_appends: bool,
+    /// Refuse the first N messages appended through this connection (a message-scope
+    /// refusal, like a transient `NO`).
+    pub refuse_appends: Option<usize>,
+    /// Refuse appends as over quota once the account holds this many messages.
+    pub quota_messages: Option<usize>,
+    /// Refuse partial FETCH (`BODY.PEEK[]<o.l>`), as some servers do.
+    pub no_partial_fetch: bool,
+    /// A connection cannot be opened again after it died (`reconnect` fails).
+    pub no_reconnect: bool,
 }
 
 /// One "connection" to a shared [`Account`].
@@ -139,6 +148,10 @@ pub struct MemoryStore {
     switches: Switches,
     ops: usize,
     pending: Option<PendingAppend>,
+    /// Opened again after dying: the `fail_at_op` switch is spent.
+    revived: bool,
+    /// Reconnections made.
+    pub reconnections: usize,
 }
 
 /// A streamed append under way.
@@ -163,6 +176,8 @@ impl MemoryStore {
             switches,
             ops: 0,
             pending: None,
+            revived: false,
+            reconnections: 0,
         }
     }
 
@@ -174,7 +189,7 @@ impl MemoryStore {
     fn op(&mut self) -> Result<(), StoreError> {
         self.ops += 1;
         match self.switches.fail_at_op {
-            Some(k) if self.ops >= k => Err(lost("connection lost (test switch)")),
+            Some(k) if self.ops >= k && !self.revived => Err(lost("connection lost (test switch)")),
             _ => Ok(()),
         }
     }
@@ -223,6 +238,16 @@ impl MemoryStore {
     }
 
     fn store(&mut self, folder: &str, msg: NewMessage<'_>) -> Result<Option<(u32, Uid)>, StoreError> {
+        if let Some(n) = self.switches.refuse_appends.as_mut()
+            && *n > 0
+        {
+            *n -= 1;
+            return Err(StoreError::new(
+                FailureScope::Message,
+                FailureKind::Append,
+                "NO try again later (test switch)",
+            ));
+        }
         if let Some(max) = self.switches.max_size
             && msg.body.len() as u64 > max
         {
@@ -233,6 +258,15 @@ impl MemoryStore {
             ));
         }
         let mut a = self.account();
+        if let Some(max) = self.switches.quota_messages
+            && a.folders.values().map(|f| f.messages.len()).sum::<usize>() >= max
+        {
+            return Err(StoreError::new(
+                FailureScope::Message,
+                FailureKind::OverQuota,
+                "[OVERQUOTA] Quota exceeded (test switch)",
+            ));
+        }
         let Some(f) = a.folders.get_mut(folder) else {
             return Err(StoreError::new(
                 FailureScope::Folder,
@@ -297,6 +331,17 @@ fn header_of(body: &[u8]) -> &[u8] {
 }
 
 impl Store for MemoryStore {
+    async fn reconnect(&mut self) -> Result<(), StoreError> {
+        if self.switches.no_reconnect {
+            return Err(lost("connection refused (test switch)"));
+        }
+        self.revived = true;
+        self.selected = None;
+        self.pending = None;
+        self.reconnections += 1;
+        Ok(())
+    }
+
     async fn namespaces(&mut self) -> Result<NamespacePrefixes, StoreError> {
         self.op()?;
         Ok(NamespacePrefixes {
@@ -441,6 +486,13 @@ impl Store for MemoryStore {
 
     async fn fetch_body_part(&mut self, uid: Uid, offset: u64, len: u64) -> Result<Body, StoreError> {
         self.op()?;
+        if self.switches.no_partial_fetch {
+            return Err(StoreError::new(
+                FailureScope::Folder,
+                FailureKind::Fetch,
+                "BAD partial fetch not supported (test switch)",
+            ));
+        }
         let part = self
             .with_message(uid, |m| {
                 let start = (offset as usize).min(m.body.len());

@@ -34,6 +34,25 @@ impl FolderInfo {
     }
 }
 
+/// How a server spells folder names on the wire (modified UTF-7 for IMAP), so the engine
+/// maps names without knowing the protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct FolderNames {
+    /// A UTF-8 name as the server wants it.
+    pub to_wire: fn(&str) -> String,
+    /// A wire name for people and for mapping, and why it was not valid if it was not (the
+    /// text is then a sane name derived from it). Total: every wire name gets one.
+    pub to_display: fn(&str) -> (String, Option<String>),
+}
+
+impl FolderNames {
+    /// Names are the same on the wire and for people.
+    pub const VERBATIM: FolderNames = FolderNames {
+        to_wire: str::to_string,
+        to_display: |s| (s.to_string(), None),
+    };
+}
+
 /// The namespace prefixes of an account (RFC 2342), wire form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamespacePrefixes {
@@ -152,7 +171,7 @@ impl StoreError {
 }
 
 /// One step of building the destination's folder tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TreeOp {
     /// CREATE a folder (its parent comes earlier in the list).
     Create(String),
@@ -164,6 +183,19 @@ pub enum TreeOp {
 /// plus test doubles; the engine is generic over it.
 #[allow(async_fn_in_trait)]
 pub trait Store {
+    /// How this server spells folder names.
+    fn folder_names(&self) -> FolderNames {
+        FolderNames::VERBATIM
+    }
+    /// Opens a new connection in place of this one (same server, same login) after a
+    /// failure of scope `Account`: nothing is selected afterwards. Stores that cannot say so.
+    async fn reconnect(&mut self) -> Result<(), StoreError> {
+        Err(StoreError::new(
+            FailureScope::Account,
+            FailureKind::Connection,
+            "this store cannot reconnect",
+        ))
+    }
     /// Namespace prefixes.
     async fn namespaces(&mut self) -> Result<NamespacePrefixes, StoreError>;
     /// Every folder the account can see.

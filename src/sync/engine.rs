@@ -1,12 +1,12 @@
 //! The copy executor: for each selected folder, find what the destination lacks and append
 //! it, byte for byte, with its flags and internal date.
 //!
-//! Matching is a multiset of identity keys: a destination holding N copies of a key covers N
-//! source messages with that key, so exact duplicates inside a source folder arrive as many
-//! times as they exist, and a run killed at any moment resumes without a duplicate. The
-//! resume journal short-cuts that matching for messages it knows; identity is the safety net
-//! when it is lost or the source's UIDVALIDITY changed. Nothing on the destination is ever
-//! deleted or overwritten; the source is only EXAMINEd and read with BODY.PEEK.
+//! Which message is already there is decided by [`super::matching`] (journal partners first,
+//! then identity keys as a multiset), so exact duplicates inside a source folder arrive as
+//! many times as they exist, a run killed at any moment resumes without a duplicate, and
+//! what the successor removed since an earlier run delivered it stays removed unless asked.
+//! Nothing on the destination is ever deleted or overwritten; the source is only EXAMINEd and
+//! read with BODY.PEEK.
 //!
 //! Speed: the folder tree is planned, then made in one go (parents first, one pipelined
 //! exchange on IMAP); a journalled run asks every folder's status on both sides in one go
@@ -16,17 +16,46 @@
 //! destination's count is read back and must hold everything copied. Workers run as
 //! futures of one task, so shared state needs no locks; no borrow of it is held across an
 //! await.
+//!
+//! Failures act by reach, never by text: a message's is reported and the run goes on; a
+//! folder's is reported and the next folder starts; a connection's (dropped, `BYE`, stalled)
+//! makes the worker open both its connections again with bounded exponential backoff and
+//! start the folder over — what was copied is found again, so nothing is copied twice; only
+//! when the attempts are spent does the run stop. Over quota stops the run at once (every
+//! further message would be refused too). A run that stops keeps its report.
 
 use super::identity::{fallback_key, header_key};
+use super::journal::{CopyRecord, FolderRecord, Journal};
 use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_folders, with_parents};
-use super::report::{FolderReport, MessageFailure, Reporter, SyncReport};
-use super::state::{CopyRecord, FolderRecord, SyncState};
+use super::matching::{Delivered, Destination, Inputs, match_folder};
+use super::report::{FolderFailure, FolderFailureKind, FolderReport, MessageFailure, Reporter, SyncReport};
 use crate::store::{
-    FailureKind, FailureScope, FolderStatus, MessageMeta, NewMessage, Store, StoreError, TreeOp, Uid,
+    FailureKind, FailureScope, FolderNames, FolderStatus, MessageMeta, NewMessage, Store, StoreError, TreeOp, Uid,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How a worker gets its connections back after one failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    /// Attempts per failure (0: never reconnect, stop at the first connection failure).
+    pub attempts: u32,
+    /// Wait before the first attempt; doubled after each failed one.
+    pub first_delay: Duration,
+    /// The longest wait between attempts.
+    pub max_delay: Duration,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            attempts: 5,
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
 
 /// How a run behaves.
 #[derive(Debug, Clone, Default)]
@@ -46,23 +75,64 @@ pub struct SyncOptions {
     pub min_age_days: Option<u32>,
     /// The current time, Unix seconds (an input, so tests are reproducible).
     pub now: i64,
+    /// What an earlier run delivered and the successor has since removed (messages, folders)
+    /// stays removed, and destination folders are subscribed only when this run makes them
+    /// (the offboarding). Off: copy it again and subscribe every destination folder
+    /// (imapsync's behaviour).
+    pub keep_removals: bool,
+    /// Reconnection after a connection failure.
+    pub reconnect: Reconnect,
 }
 
 /// Failures that stop the whole run.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    /// The source side failed.
+    /// The source side failed (and reconnecting did not help).
     #[error("source: {0}")]
     Source(StoreError),
-    /// The destination side failed.
+    /// The destination side failed (and reconnecting did not help).
     #[error("destination: {0}")]
     Destination(StoreError),
+    /// The destination is over quota: nothing more can be copied.
+    #[error("the destination is over quota while copying {folder} ({server}); free space or raise the quota, then run again")]
+    OverQuota {
+        /// The folder being copied (UTF-8).
+        folder: String,
+        /// The server's words.
+        server: String,
+    },
     /// A folder name cannot be mapped.
     #[error(transparent)]
     Mapping(#[from] MappingError),
     /// The journal cannot be written.
     #[error(transparent)]
-    State(#[from] super::state::StateError),
+    Journal(#[from] super::journal::JournalError),
+}
+
+impl SyncError {
+    /// A connection failure that opening the connections again may cure.
+    fn reconnectable(&self) -> bool {
+        matches!(self, SyncError::Source(e) | SyncError::Destination(e)
+            if e.scope == FailureScope::Account && e.kind == FailureKind::Connection)
+    }
+
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            SyncError::Source(e) | SyncError::Destination(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A run that stopped early, with the report of what it did until then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Aborted {
+    /// What was done before the stop (`aborted` says why).
+    pub report: Box<SyncReport>,
+    /// Why it stopped.
+    #[source]
+    pub error: SyncError,
 }
 
 /// Keys of messages, computed the same way on both sides.
@@ -103,139 +173,91 @@ struct Prefetched {
     dest: Option<FolderStatus>,
 }
 
+/// One folder waiting for a worker.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    /// Index into the mappings.
+    index: usize,
+    /// Whether the destination folder may hold messages (it existed, or an earlier attempt
+    /// of this run copied into it).
+    dest_existed: bool,
+    /// Attempts already made after connection failures.
+    retries: u32,
+}
+
 /// What the workers share. Borrows are short and never held across an await.
 struct Shared<'a> {
     prefetched: RefCell<HashMap<usize, Prefetched>>,
-    state: RefCell<Option<&'a mut SyncState>>,
+    journal: RefCell<Option<&'a mut Journal>>,
     reporter: RefCell<&'a mut dyn Reporter>,
-    queue: RefCell<VecDeque<(usize, bool)>>,
+    queue: RefCell<VecDeque<Queued>>,
     reports: RefCell<Vec<(usize, FolderReport)>>,
     fatal: RefCell<Option<SyncError>>,
     stop: Cell<bool>,
 }
 
+/// What worker 0 learns and decides before any message moves.
+struct Prepared {
+    mappings: Vec<FolderMapping>,
+    queue: VecDeque<Queued>,
+    reports: Vec<(usize, FolderReport)>,
+    prefetched: HashMap<usize, Prefetched>,
+}
+
 /// Runs a copy with one worker per `(source, destination)` connection pair. Worker 0 also
-/// lists, plans and builds the folder tree.
+/// lists, plans and builds the folder tree. A run that stops early returns its report inside
+/// [`Aborted`].
 pub async fn run<S: Store, D: Store>(
     workers: &mut [(S, D)],
     opts: &SyncOptions,
-    state: Option<&mut SyncState>,
+    mut journal: Option<&mut Journal>,
     reporter: &mut dyn Reporter,
-) -> Result<SyncReport, SyncError> {
+) -> Result<SyncReport, Aborted> {
     let started = Instant::now();
+    let empty = |error: SyncError| Aborted {
+        report: Box::new(SyncReport {
+            dry_run: opts.dry_run,
+            aborted: Some(error.to_string()),
+            duration_secs: started.elapsed().as_secs_f64(),
+            ..Default::default()
+        }),
+        error,
+    };
     let Some((src, dst)) = workers.first_mut() else {
         return Ok(SyncReport {
             dry_run: opts.dry_run,
             ..Default::default()
         });
     };
-    // Each side on its own connection: ask both at once.
-    let (ns1, ns2) = tokio::join!(src.namespaces(), dst.namespaces());
-    let (ns1, ns2) = (
-        ns1.map_err(SyncError::Source)?,
-        ns2.map_err(SyncError::Destination)?,
-    );
-    let (source_folders, dest_folders) = tokio::join!(src.list_folders(), dst.list_folders());
-    let source_folders = source_folders.map_err(SyncError::Source)?;
-    let dest_folders = dest_folders.map_err(SyncError::Destination)?;
-    let sep2 = opts
-        .rules
-        .sep2
-        .or(ns2.personal.as_ref().and_then(|p| p.1))
-        .unwrap_or('/');
-    let mut mappings = plan_folders(&source_folders, &ns1, &ns2, &opts.rules)?;
-    automap(&mut mappings, &source_folders, &dest_folders, &opts.rules);
-    reporter.plan(&mappings);
-
-    // The tree, parents first, every created folder subscribed.
-    let mut existing: HashSet<String> = dest_folders.iter().map(|f| f.name.clone()).collect();
-    let subscribed: HashSet<String> = if opts.dry_run {
-        HashSet::new()
-    } else {
-        dst.list_subscribed()
-            .await
-            .map_err(SyncError::Destination)?
-            .into_iter()
-            .collect()
-    };
-    let copied: Vec<usize> = (0..mappings.len())
-        .filter(|&i| mappings[i].skipped.is_none())
-        .collect();
-    // Planned first, then sent in one go: one round trip for the tree, not two per folder.
-    let mut ops = Vec::new();
-    let mut planned = Vec::with_capacity(copied.len());
-    for &i in &copied {
-        let m = &mappings[i];
-        let dest_existed = existing.contains(&m.dest);
-        let start = ops.len();
-        let created = plan_tree(m, sep2, &mut existing, &subscribed, &mut ops);
-        planned.push((i, dest_existed, created, start..ops.len()));
-    }
-    let outcomes = if opts.dry_run || ops.is_empty() {
-        Vec::new()
-    } else {
-        dst.build_tree(&ops).await.map_err(SyncError::Destination)?
-    };
-    let mut queue = VecDeque::new();
-    let mut reports = Vec::new();
-    for (i, dest_existed, created, steps) in planned {
-        let mut fr = FolderReport::new(&mappings[i]);
-        fr.created = created;
-        let failed = outcomes
-            .get(steps)
-            .unwrap_or_default()
-            .iter()
-            .find_map(|r| r.as_ref().err());
-        match failed {
-            Some(e) => fr.error = Some(e.to_string()),
-            None => queue.push_back((i, dest_existed)),
-        }
-        reports.push((i, fr));
-    }
-    // INBOX first: it is usually the biggest folder, and starting it first balances workers.
-    let inbox = queue
-        .iter()
-        .position(|(i, _)| mappings[*i].source.eq_ignore_ascii_case("INBOX"));
-    if let Some(inbox) = inbox.and_then(|pos| queue.remove(pos)) {
-        queue.push_front(inbox);
-    }
-
-    // Re-runs decide from statuses alone: ask for all of them now, one round trip per side
-    // instead of two per folder. Read before any copy, so mail arriving during the run makes
-    // the next run look again.
-    let filtered = opts.max_age_days.is_some() || opts.min_age_days.is_some();
-    let mut prefetched: HashMap<usize, Prefetched> = HashMap::new();
-    if let Some(st) = state.as_deref()
-        && !opts.just_folders
-        && !filtered
-        && !queue.is_empty()
-    {
-        let sources: Vec<String> = queue.iter().map(|(i, _)| mappings[*i].source.clone()).collect();
-        // The destination's only matters where the journal has the pair in step.
-        let in_step: Vec<usize> = queue
-            .iter()
-            .filter(|(i, existed)| *existed && st.in_step(&mappings[*i].source, &mappings[*i].dest).is_some())
-            .map(|(i, _)| *i)
-            .collect();
-        let dests: Vec<String> = in_step.iter().map(|i| mappings[*i].dest.clone()).collect();
-        let (s1, s2) = tokio::join!(src.status_many(&sources), async {
-            if dests.is_empty() {
-                Ok(Vec::new())
-            } else {
-                dst.status_many(&dests).await
+    // Listing, planning and the tree are idempotent: after a connection failure they are
+    // simply done again (a folder created just before the cut is listed the second time).
+    let mut attempt = 0;
+    let prepared = loop {
+        match prepare(src, dst, opts, journal.as_deref()).await {
+            Ok(p) => break p,
+            Err(e) if e.reconnectable() && attempt < opts.reconnect.attempts => {
+                attempt += 1;
+                if let Some(why) = e.store_error() {
+                    reporter.reconnecting(None, attempt, why);
+                }
+                if let Err(e) = reconnect_pair(src, dst, opts, attempt).await {
+                    return Err(empty(e));
+                }
             }
-        });
-        for ((i, _), s1) in queue.iter().zip(s1.map_err(SyncError::Source)?) {
-            prefetched.entry(*i).or_default().source = s1.ok();
+            Err(e) => return Err(empty(e)),
         }
-        for (i, s2) in in_step.iter().zip(s2.map_err(SyncError::Destination)?) {
-            prefetched.entry(*i).or_default().dest = s2.ok();
-        }
-    }
+    };
+    let Prepared {
+        mappings,
+        queue,
+        reports,
+        prefetched,
+    } = prepared;
+    reporter.plan(&mappings);
 
     let shared = Shared {
         prefetched: RefCell::new(prefetched),
-        state: RefCell::new(state),
+        journal: RefCell::new(journal.take()),
         reporter: RefCell::new(reporter),
         queue: RefCell::new(queue),
         reports: RefCell::new(reports),
@@ -248,7 +270,7 @@ pub async fn run<S: Store, D: Store>(
     futures::future::join_all(tasks).await;
 
     let Shared {
-        state,
+        journal,
         reports,
         fatal,
         ..
@@ -261,14 +283,182 @@ pub async fn run<S: Store, D: Store>(
         skipped_folders: mappings.iter().filter(|m| m.skipped.is_some()).cloned().collect(),
         ..Default::default()
     };
-    if let Some(e) = fatal.into_inner() {
-        return Err(e);
-    }
-    if let Some(s) = state.into_inner() {
-        s.sync()?;
+    let mut fatal = fatal.into_inner();
+    if let Some(j) = journal.into_inner() {
+        let synced = j.sync().and_then(|()| j.compact_if_worthwhile());
+        if let (Err(e), None) = (synced, &fatal) {
+            fatal = Some(e.into());
+        }
     }
     report.duration_secs = started.elapsed().as_secs_f64();
-    Ok(report)
+    match fatal {
+        Some(error) => {
+            report.aborted = Some(error.to_string());
+            Err(Aborted {
+                report: Box::new(report),
+                error,
+            })
+        }
+        None => Ok(report),
+    }
+}
+
+/// Lists both sides, plans the folders, builds the destination tree and (on a journalled
+/// run) reads every folder's status at once.
+async fn prepare<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    opts: &SyncOptions,
+    journal: Option<&Journal>,
+) -> Result<Prepared, SyncError> {
+    // Each side on its own connection: ask both at once.
+    let (ns1, ns2) = tokio::join!(src.namespaces(), dst.namespaces());
+    let (ns1, ns2) = (
+        ns1.map_err(SyncError::Source)?,
+        ns2.map_err(SyncError::Destination)?,
+    );
+    let (source_folders, dest_folders) = tokio::join!(src.list_folders(), dst.list_folders());
+    let source_folders = source_folders.map_err(SyncError::Source)?;
+    let dest_folders = dest_folders.map_err(SyncError::Destination)?;
+    let names2 = dst.folder_names();
+    let sep2 = opts
+        .rules
+        .sep2
+        .or(ns2.personal.as_ref().and_then(|p| p.1))
+        .unwrap_or('/');
+    let mut mappings = plan_folders(
+        &source_folders,
+        (&ns1, src.folder_names()),
+        (&ns2, names2),
+        &opts.rules,
+    )?;
+    automap(&mut mappings, &source_folders, &dest_folders, &opts.rules, names2);
+
+    // The tree, parents first, every created folder subscribed.
+    let mut existing: HashSet<String> = dest_folders.iter().map(|f| f.name.clone()).collect();
+    let subscribed: HashSet<String> = if opts.dry_run || opts.keep_removals {
+        HashSet::new()
+    } else {
+        dst.list_subscribed()
+            .await
+            .map_err(SyncError::Destination)?
+            .into_iter()
+            .collect()
+    };
+    let mut reports = Vec::new();
+    // Planned first, then sent in one go: one round trip for the tree, not two per folder.
+    let mut ops = Vec::new();
+    let mut queued_ops = HashSet::new();
+    let mut planned = Vec::new();
+    for (i, m) in mappings.iter().enumerate().filter(|(_, m)| m.skipped.is_none()) {
+        let dest_existed = existing.contains(&m.dest);
+        let delivered = journal.map_or(0, |j| j.delivered_to(&m.dest));
+        if !dest_existed && opts.keep_removals && delivered > 0 {
+            // An earlier run made it and delivered into it; the successor deleted or renamed
+            // it since. Not made again (`--recopy-removed` does).
+            let mut fr = FolderReport::new(m);
+            fr.dest_removed = true;
+            fr.removed_by_successor = delivered;
+            reports.push((i, fr));
+            continue;
+        }
+        let start = ops.len();
+        let tree = TreeInputs {
+            sep2,
+            names: names2,
+            subscribe_existing: !opts.keep_removals,
+        };
+        let created = plan_tree(m, tree, &mut existing, &subscribed, &mut queued_ops, &mut ops);
+        planned.push((i, dest_existed, created, start..ops.len()));
+    }
+    let outcomes = if opts.dry_run || ops.is_empty() {
+        Vec::new()
+    } else {
+        dst.build_tree(&ops).await.map_err(SyncError::Destination)?
+    };
+    let mut queue = VecDeque::new();
+    for (i, dest_existed, created, steps) in planned {
+        let mut fr = FolderReport::new(&mappings[i]);
+        fr.created = created;
+        let failed = outcomes
+            .get(steps)
+            .unwrap_or_default()
+            .iter()
+            .find_map(|r| r.as_ref().err());
+        match failed {
+            Some(e) => fr.error = Some(e.clone().into()),
+            None => queue.push_back(Queued {
+                index: i,
+                dest_existed,
+                retries: 0,
+            }),
+        }
+        reports.push((i, fr));
+    }
+    // INBOX first: it is usually the biggest folder, and starting it first balances workers.
+    let inbox = queue
+        .iter()
+        .position(|q| mappings[q.index].source.eq_ignore_ascii_case("INBOX"));
+    if let Some(inbox) = inbox.and_then(|pos| queue.remove(pos)) {
+        queue.push_front(inbox);
+    }
+
+    // Re-runs decide from statuses alone: ask for all of them now, one round trip per side
+    // instead of two per folder. Read before any copy, so mail arriving during the run makes
+    // the next run look again.
+    let filtered = opts.max_age_days.is_some() || opts.min_age_days.is_some();
+    let mut prefetched: HashMap<usize, Prefetched> = HashMap::new();
+    if let Some(j) = journal
+        && !opts.just_folders
+        && !filtered
+        && !queue.is_empty()
+    {
+        let sources: Vec<String> = queue.iter().map(|q| mappings[q.index].source.clone()).collect();
+        // The destination's only matters where the journal has the pair in step.
+        let in_step: Vec<usize> = queue
+            .iter()
+            .filter(|q| q.dest_existed && j.in_step(&mappings[q.index].source, &mappings[q.index].dest).is_some())
+            .map(|q| q.index)
+            .collect();
+        let dests: Vec<String> = in_step.iter().map(|i| mappings[*i].dest.clone()).collect();
+        let (s1, s2) = tokio::join!(src.status_many(&sources), async {
+            if dests.is_empty() {
+                Ok(Vec::new())
+            } else {
+                dst.status_many(&dests).await
+            }
+        });
+        for (q, s1) in queue.iter().zip(s1.map_err(SyncError::Source)?) {
+            prefetched.entry(q.index).or_default().source = s1.ok();
+        }
+        for (i, s2) in in_step.iter().zip(s2.map_err(SyncError::Destination)?) {
+            prefetched.entry(*i).or_default().dest = s2.ok();
+        }
+    }
+    Ok(Prepared {
+        mappings,
+        queue,
+        reports,
+        prefetched,
+    })
+}
+
+/// Opens both connections of a pair again, waiting before each attempt (doubling from
+/// `first_delay`, capped at `max_delay`); `attempt` is 1-based.
+async fn reconnect_pair<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    opts: &SyncOptions,
+    attempt: u32,
+) -> Result<(), SyncError> {
+    let r = &opts.reconnect;
+    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+    let delay = r.first_delay.saturating_mul(factor).min(r.max_delay);
+    tokio::time::sleep(delay).await;
+    let (a, b) = tokio::join!(src.reconnect(), dst.reconnect());
+    a.map_err(SyncError::Source)?;
+    b.map_err(SyncError::Destination)?;
+    Ok(())
 }
 
 /// One worker: takes folders from the queue until it is empty or the run must stop.
@@ -283,11 +473,14 @@ async fn worker<S: Store, D: Store>(
         if shared.stop.get() {
             return;
         }
-        let Some((i, dest_existed)) = shared.queue.borrow_mut().pop_front() else {
+        let Some(q) = shared.queue.borrow_mut().pop_front() else {
             return;
         };
+        let i = q.index;
         let m = &mappings[i];
-        shared.reporter.borrow_mut().folder_started(m);
+        if q.retries == 0 {
+            shared.reporter.borrow_mut().folder_started(m);
+        }
         let mut fr = shared
             .reports
             .borrow_mut()
@@ -296,16 +489,66 @@ async fn worker<S: Store, D: Store>(
             .map(|(_, r)| std::mem::take(r))
             .unwrap_or_else(|| FolderReport::new(m));
         let mut pre = shared.prefetched.borrow_mut().remove(&i).unwrap_or_default();
-        pre.dest_existed = dest_existed;
-        match copy_folder(src, dst, opts, m, pre, shared, &mut fr).await {
+        pre.dest_existed = q.dest_existed;
+        let outcome = copy_folder(src, dst, opts, m, pre, shared, &mut fr).await;
+        let mut retry = None;
+        match outcome {
             Ok(()) => {}
             Err(Stop::Folder(e)) => fr.error = Some(e),
+            Err(Stop::Run(e)) if e.reconnectable() && q.retries < opts.reconnect.attempts => {
+                // Both connections again, then this folder from the top: what was copied is
+                // found by the journal and identity, so nothing is copied twice.
+                let mut attempt = q.retries;
+                let mut last = e;
+                loop {
+                    attempt += 1;
+                    if let Some(why) = last.store_error() {
+                        shared
+                            .reporter
+                            .borrow_mut()
+                            .reconnecting(Some(&m.source_utf8), attempt, why);
+                    }
+                    match reconnect_pair(src, dst, opts, attempt).await {
+                        Ok(()) => {
+                            retry = Some(Queued {
+                                index: i,
+                                dest_existed: true,
+                                retries: attempt,
+                            });
+                            break;
+                        }
+                        Err(e) if e.reconnectable() && attempt < opts.reconnect.attempts => last = e,
+                        Err(e) => {
+                            last = e;
+                            break;
+                        }
+                    }
+                }
+                if retry.is_none() {
+                    fr.error = Some(FolderFailure::new(FolderFailureKind::Connection, last.to_string()));
+                    shared.stop.set(true);
+                    shared.fatal.borrow_mut().get_or_insert(last);
+                }
+            }
             Err(Stop::Run(e)) => {
+                if fr.error.is_none() {
+                    let kind = match &e {
+                        SyncError::OverQuota { .. } => FolderFailureKind::OverQuota,
+                        _ => FolderFailureKind::Connection,
+                    };
+                    fr.error = Some(FolderFailure::new(kind, e.to_string()));
+                }
                 shared.stop.set(true);
                 shared.fatal.borrow_mut().get_or_insert(e);
             }
         }
-        shared.reporter.borrow_mut().folder_done(&fr);
+        if let Some(r) = retry {
+            // This worker takes it again at once: its connections are the fresh ones.
+            fr.failed.clear();
+            shared.queue.borrow_mut().push_front(r);
+        } else {
+            shared.reporter.borrow_mut().folder_done(&fr);
+        }
         if let Some(slot) = shared.reports.borrow_mut().iter_mut().find(|(j, _)| *j == i) {
             slot.1 = fr;
         }
@@ -313,10 +556,11 @@ async fn worker<S: Store, D: Store>(
 }
 
 enum Stop {
-    Folder(String),
+    Folder(FolderFailure),
     Run(SyncError),
 }
 
+/// A failure on one side: the folder's, or (scope `Account`) the connection's.
 fn side(e: StoreError, source: bool) -> Stop {
     if e.scope == FailureScope::Account {
         Stop::Run(if source {
@@ -325,8 +569,18 @@ fn side(e: StoreError, source: bool) -> Stop {
             SyncError::Destination(e)
         })
     } else {
-        Stop::Folder(e.to_string())
+        Stop::Folder(e.into())
     }
+}
+
+/// How the tree is planned.
+#[derive(Debug, Clone, Copy)]
+struct TreeInputs {
+    sep2: char,
+    names: FolderNames,
+    /// Subscribe a destination folder that exists unsubscribed (imapsync); else only the
+    /// folders this run makes are subscribed, so one the successor unsubscribed stays so.
+    subscribe_existing: bool,
 }
 
 /// The steps that give the destination folder its missing parents and itself (each created
@@ -334,19 +588,18 @@ fn side(e: StoreError, source: bool) -> Stop {
 /// itself is (or, dry, would be) created.
 fn plan_tree(
     m: &FolderMapping,
-    sep2: char,
+    t: TreeInputs,
     existing: &mut HashSet<String>,
     subscribed: &HashSet<String>,
+    queued: &mut HashSet<TreeOp>,
     ops: &mut Vec<TreeOp>,
 ) -> bool {
     let mut created = false;
-    for name in with_parents(&m.dest_utf8, sep2) {
+    for name in with_parents(&m.dest_utf8, t.sep2, t.names) {
         if existing.contains(&name) {
-            if name == m.dest
-                && !subscribed.contains(&name)
-                && !ops.contains(&TreeOp::Subscribe(name.clone()))
-            {
-                ops.push(TreeOp::Subscribe(name));
+            let op = TreeOp::Subscribe(name.clone());
+            if t.subscribe_existing && name == m.dest && !subscribed.contains(&name) && queued.insert(op.clone()) {
+                ops.push(op);
             }
             continue;
         }
@@ -358,9 +611,19 @@ fn plan_tree(
         }
         ops.push(TreeOp::Create(name.clone()));
         ops.push(TreeOp::Subscribe(name.clone()));
+        queued.insert(TreeOp::Subscribe(name.clone()));
         existing.insert(name);
     }
     created
+}
+
+/// Metadata of the opened folder; an empty folder is not asked (some servers answer `1:*` on
+/// an empty mailbox with BAD).
+async fn metas_of<S: Store>(store: &mut S, status: &FolderStatus) -> Result<Vec<MessageMeta>, StoreError> {
+    if status.exists == 0 {
+        return Ok(Vec::new());
+    }
+    store.fetch_meta().await
 }
 
 /// Copies what the destination folder lacks.
@@ -379,7 +642,7 @@ async fn copy_folder<S: Store, D: Store>(
     // The source's status is read before anything else (usually all at once, by `run`), so
     // mail arriving during the copy makes the next run look again.
     let filtered = opts.max_age_days.is_some() || opts.min_age_days.is_some();
-    let journalled = shared.state.borrow().is_some();
+    let journalled = shared.journal.borrow().is_some();
     let dest_exists = pre.dest_existed;
     let before = match pre.source {
         _ if !journalled || opts.just_folders || filtered => None,
@@ -387,7 +650,7 @@ async fn copy_folder<S: Store, D: Store>(
         None => Some(src.status(&m.source).await.map_err(|e| side(e, true))?),
     };
     let in_step = shared
-        .state
+        .journal
         .borrow()
         .as_ref()
         .and_then(|s| s.in_step(&m.source, &m.dest))
@@ -397,7 +660,7 @@ async fn copy_folder<S: Store, D: Store>(
             Some(s2) => s2,
             None => dst.status(&m.dest).await.map_err(|e| side(e, false))?,
         };
-        let triple = |s: &crate::store::FolderStatus| (s.uid_validity, s.uid_next.unwrap_or(0), s.exists);
+        let triple = |s: &FolderStatus| (s.uid_validity, s.uid_next.unwrap_or(0), s.exists);
         let flags_unchanged = !opts.resync_flags
             || (s1.highest_modseq.is_some()
                 && s1.highest_modseq == rec.source_modseq
@@ -415,11 +678,14 @@ async fn copy_folder<S: Store, D: Store>(
     }
 
     let status = src.examine(&m.source).await.map_err(|e| side(e, true))?;
+    if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
+        j.retire_other_incarnations(&m.source, status.uid_validity);
+    }
     if opts.just_folders {
         fr.found = u64::from(status.exists);
         return Ok(());
     }
-    let mut metas = src.fetch_meta().await.map_err(|e| side(e, true))?;
+    let mut metas = metas_of(src, &status).await.map_err(|e| side(e, true))?;
     if filtered {
         metas.retain(|meta| {
             let Some(t) = meta.internal_date.as_deref().and_then(date_secs) else {
@@ -433,75 +699,82 @@ async fn copy_folder<S: Store, D: Store>(
     fr.found = metas.len() as u64;
     fr.bytes_found = metas.iter().map(|m| m.size).sum();
 
-    // What the destination already holds: a multiset of keys, each with its messages.
+    // What the destination holds now.
     let resync = opts.resync_flags && !opts.dry_run;
-    let mut have: HashMap<String, Vec<Uid>> = HashMap::new();
-    let mut dest_validity = 0;
-    let mut dest_before = 0u64;
+    let mut dest = None;
     let mut dest_flags: HashMap<Uid, Vec<String>> = HashMap::new();
+    let mut dest_keyed: Vec<(Uid, String)> = Vec::new();
     if dest_exists {
         let st = if resync {
             dst.select(&m.dest).await
         } else {
             dst.examine(&m.dest).await
         };
-        dest_validity = st.map_err(|e| side(e, false))?.uid_validity;
-        let dmetas = dst.fetch_meta().await.map_err(|e| side(e, false))?;
-        dest_before = dmetas.len() as u64;
+        let st = st.map_err(|e| side(e, false))?;
+        let dmetas = metas_of(dst, &st).await.map_err(|e| side(e, false))?;
         let dkeys = keys_of(dst, &dmetas).await.map_err(|e| side(e, false))?;
-        for (d, k) in dmetas.iter().zip(dkeys) {
-            have.entry(k).or_default().push(d.uid);
-        }
+        dest_keyed = dmetas.iter().map(|d| d.uid).zip(dkeys).collect();
         dest_flags = dmetas.into_iter().map(|d| (d.uid, d.flags)).collect();
+        dest = Some(st.uid_validity);
     }
+    let dest_before = dest_keyed.len() as u64;
     let keys = keys_of(src, &metas).await.map_err(|e| side(e, true))?;
+    let source_keyed: Vec<(Uid, String)> = metas.iter().map(|m| m.uid).zip(keys).collect();
 
-    // Each source message claims one destination message: the one the journal names when it
-    // is still there, else one with the same key. Unclaimed source messages are copied.
-    let journal = shared
-        .state
-        .borrow()
-        .as_ref()
-        .and_then(|s| s.copied_in(&m.source, status.uid_validity))
-        .cloned()
-        .unwrap_or_default();
-    let mut todo = Vec::new();
-    let mut matched: Vec<(&MessageMeta, Uid)> = Vec::new();
-    for (meta, key) in metas.iter().zip(&keys) {
-        let candidates = have.entry(key.clone()).or_default();
-        let journalled = journal.get(&meta.uid).filter(|r| {
-            r.df == m.dest && r.du != 0 && r.dv == dest_validity && dest_flags.contains_key(&r.du)
-        });
-        let partner = match journalled {
-            Some(r) => {
-                candidates.retain(|u| *u != r.du);
-                Some(r.du)
-            }
-            // Without APPENDUID the journal cannot point at the copy: identity decides.
-            None => candidates.pop(),
+    // The journal's deliveries of this folder incarnation into this destination folder.
+    let (journal, lost) = {
+        let j = shared.journal.borrow();
+        let records = j.as_ref().and_then(|s| s.copied_in(&m.source, status.uid_validity));
+        let delivered: HashMap<Uid, Delivered> = records
+            .into_iter()
+            .flat_map(|r| r.values())
+            .filter(|r| r.dest_folder == m.dest)
+            .map(|r| {
+                let d = Delivered {
+                    dest_validity: r.dest_validity,
+                    dest_uid: r.dest_uid,
+                };
+                (r.source_uid, d)
+            })
+            .collect();
+        let lost = match (j.as_ref(), dest) {
+            (Some(s), Some(dv)) => s.lost_appends(&m.dest, dv),
+            _ => false,
         };
-        match partner {
-            Some(uid) => {
-                fr.already += 1;
-                matched.push((meta, uid));
-            }
-            None => todo.push(meta),
-        }
-    }
+        (delivered, lost)
+    };
+    let plan = match_folder(Inputs {
+        source: &source_keyed,
+        dest: dest.map(|validity| Destination {
+            validity,
+            messages: &dest_keyed,
+        }),
+        journal: &journal,
+        // Messages a server lost were not removed by anyone: they are copied again.
+        keep_removals: opts.keep_removals && !lost,
+    });
+    // On a retry after a reconnection, what the failed attempt copied is found here again.
+    let copied_before = fr.copied;
+    fr.already = (plan.pairs.len() as u64).saturating_sub(copied_before);
+    fr.removed_by_successor = plan.removed.len() as u64;
     if resync {
-        for (meta, uid) in matched {
+        let by_uid: HashMap<Uid, &MessageMeta> = metas.iter().map(|m| (m.uid, m)).collect();
+        for (su, du) in &plan.pairs {
+            let Some(meta) = by_uid.get(su) else { continue };
             let mut want = meta.flags.clone();
-            let mut current = dest_flags.get(&uid).cloned().unwrap_or_default();
+            let mut current = dest_flags.get(du).cloned().unwrap_or_default();
             want.sort();
             current.sort();
             if want != current {
-                dst.set_flags(uid, &meta.flags)
+                dst.set_flags(*du, &meta.flags)
                     .await
                     .map_err(|e| side(e, false))?;
                 fr.flags_updated += 1;
             }
         }
     }
+    let todo_uids: HashSet<Uid> = plan.todo.iter().copied().collect();
+    let todo: Vec<&MessageMeta> = metas.iter().filter(|m| todo_uids.contains(&m.uid)).collect();
 
     if opts.dry_run {
         fr.copied += todo.len() as u64;
@@ -509,27 +782,40 @@ async fn copy_folder<S: Store, D: Store>(
         return Ok(());
     }
     copy_messages(src, dst, m, status.uid_validity, &todo, shared, fr).await?;
+    if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
+        j.sync().map_err(|e| Stop::Run(e.into()))?;
+    }
 
     // Read the count back: the destination must hold what it held plus what was copied. A
     // server that acknowledged an APPEND without keeping the message is caught here, and the
-    // next run copies what is missing.
+    // next run copies what is missing (the journal is told, so those are not taken for the
+    // successor's removals).
     let d = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
-    let expected = dest_before + fr.copied;
+    let expected = dest_before + (fr.copied - copied_before);
     fr.dest_messages = Some(u64::from(d.exists));
     fr.verified = u64::from(d.exists) >= expected;
     if !fr.verified {
-        fr.error = Some(format!(
-            "check after copy: {} holds {} messages, at least {expected} expected; \
-             run again to copy what is missing",
-            m.dest_utf8, d.exists
+        if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
+            j.record_lost(&m.dest, d.uid_validity)
+                .and_then(|()| j.sync())
+                .map_err(|e| Stop::Run(e.into()))?;
+        }
+        fr.error = Some(FolderFailure::new(
+            FolderFailureKind::CountCheck,
+            format!(
+                "check after copy: {} holds {} messages, at least {expected} expected; \
+                 run again to copy what is missing",
+                m.dest_utf8, d.exists
+            ),
         ));
     }
 
-    // In step now: remember both statuses so the next run can skip this folder.
-    if let Some(s1) = before.filter(|_| fr.failed.is_empty() && fr.verified)
+    // In step now: remember both statuses so the next run can skip this folder. Not when
+    // something was left out (failures, removals): the next run must look at it again.
+    if let Some(s1) = before.filter(|_| fr.failed.is_empty() && fr.verified && plan.removed.is_empty())
         && let Some(next) = s1.uid_next
         && let Some(dnext) = d.uid_next
-        && let Some(s) = shared.state.borrow_mut().as_deref_mut()
+        && let Some(s) = shared.journal.borrow_mut().as_deref_mut()
     {
         let rec = FolderRecord {
             folder: m.source.clone(),
@@ -573,6 +859,34 @@ fn batches<'a>(todo: &[&'a MessageMeta]) -> Vec<Vec<&'a MessageMeta>> {
 
 type Fetched = Result<Vec<(Uid, crate::store::Body)>, StoreError>;
 
+/// Stops the folder when the run is stopping (another worker hit a fatal failure): the
+/// folder is then reported unfinished, and never recorded as in step.
+fn halted(shared: &Shared<'_>) -> Result<(), Stop> {
+    if shared.stop.get() {
+        return Err(Stop::Folder(FolderFailure::new(
+            FolderFailureKind::Connection,
+            "not finished: the run stopped (see its error); run again to finish",
+        )));
+    }
+    Ok(())
+}
+
+/// The over-quota stop: the folder's error names what was left, the run stops with one
+/// message instead of one refusal per remaining message.
+fn over_quota(fr: &mut FolderReport, m: &FolderMapping, left: usize, e: StoreError) -> Stop {
+    fr.error = Some(FolderFailure::new(
+        FolderFailureKind::OverQuota,
+        format!(
+            "the destination is over quota ({}); {left} messages of this folder were not copied",
+            e.message
+        ),
+    ));
+    Stop::Run(SyncError::OverQuota {
+        folder: m.source_utf8.clone(),
+        server: e.message,
+    })
+}
+
 /// The copy pipeline of one folder: batch k+1 is fetched from the source while batch k is
 /// appended to the destination, each on its own connection.
 async fn copy_messages<S: Store, D: Store>(
@@ -584,12 +898,19 @@ async fn copy_messages<S: Store, D: Store>(
     shared: &Shared<'_>,
     fr: &mut FolderReport,
 ) -> Result<(), Stop> {
+    let (copied_at_start, failed_at_start) = (fr.copied, fr.failed.len());
+    let left = |fr: &FolderReport| {
+        let done = (fr.copied - copied_at_start) as usize + (fr.failed.len() - failed_at_start);
+        todo.len().saturating_sub(done)
+    };
     // Messages over the batch budget are streamed one by one, never held whole.
     let (big, small): (Vec<&MessageMeta>, Vec<&MessageMeta>) =
         todo.iter().partition(|m| m.size > BATCH_BYTES);
     for meta in big {
+        halted(shared)?;
         match stream_one(src, dst, m, meta).await? {
             Ok(uid) => copied_one(shared, fr, m, source_validity, meta, meta.size, uid)?,
+            Err(e) if e.kind == FailureKind::OverQuota => return Err(over_quota(fr, m, left(fr), e)),
             Err(e) => failed_one(shared, fr, m, meta.uid, e),
         }
     }
@@ -600,20 +921,15 @@ async fn copy_messages<S: Store, D: Store>(
     let uids = |b: &[&MessageMeta]| b.iter().map(|m| m.uid).collect::<Vec<_>>();
     let mut fetched: Fetched = src.fetch_bodies(&uids(first)).await;
     for (k, batch) in batches.iter().enumerate() {
-        let bodies = match fetched {
-            Ok(b) => b,
+        halted(shared)?;
+        let (bodies, fetch_failed) = match fetched {
+            Ok(b) => (b, false),
             Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
             Err(e) => {
                 for meta in batch {
-                    let f = MessageFailure {
-                        folder: m.source_utf8.clone(),
-                        uid: meta.uid,
-                        kind: e.kind,
-                        message: e.message.clone(),
-                    };
-                    fr.fail(f);
+                    failed_one(shared, fr, m, meta.uid, e.clone());
                 }
-                Vec::new()
+                (Vec::new(), true)
             }
         };
         let mut by_uid: HashMap<Uid, crate::store::Body> = bodies.into_iter().collect();
@@ -621,13 +937,18 @@ async fn copy_messages<S: Store, D: Store>(
         for meta in batch {
             match by_uid.remove(&meta.uid) {
                 Some(b) => present.push((meta, b)),
-                None if fr.failed.iter().any(|f| f.uid == meta.uid) => {}
-                None => fr.fail(MessageFailure {
-                    folder: m.source_utf8.clone(),
-                    uid: meta.uid,
-                    kind: FailureKind::Fetch,
-                    message: "the message vanished from the source during the copy".into(),
-                }),
+                None if fetch_failed => {}
+                None => failed_one(
+                    shared,
+                    fr,
+                    m,
+                    meta.uid,
+                    StoreError::new(
+                        FailureScope::Message,
+                        FailureKind::Fetch,
+                        "the message vanished from the source during the copy",
+                    ),
+                ),
             }
         }
         let msgs: Vec<NewMessage<'_>> = present
@@ -654,6 +975,7 @@ async fn copy_messages<S: Store, D: Store>(
         };
         let (appended, prefetched) = tokio::join!(append, prefetch);
         let outcomes = appended.map_err(|e| side(e, false))?;
+        let mut quota = None;
         for ((meta, body), outcome) in present.iter().zip(outcomes) {
             match outcome {
                 Ok(uid) => copied_one(
@@ -666,10 +988,25 @@ async fn copy_messages<S: Store, D: Store>(
                     uid,
                 )?,
                 Err(e) if e.scope == FailureScope::Account => return Err(side(e, false)),
+                Err(e) if e.kind == FailureKind::OverQuota => {
+                    quota.get_or_insert(e);
+                }
                 Err(e) => failed_one(shared, fr, m, meta.uid, e),
             }
         }
-        fetched = prefetched.unwrap_or(Ok(Vec::new()));
+        if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
+            j.sync().map_err(|e| Stop::Run(e.into()))?;
+        }
+        if let Some(e) = quota {
+            return Err(over_quota(fr, m, left(fr), e));
+        }
+        // A source connection that died while prefetching stops here, after this batch was
+        // appended and journalled.
+        fetched = match prefetched {
+            Some(Err(e)) if e.scope == FailureScope::Account => return Err(side(e, true)),
+            Some(f) => f,
+            None => Ok(Vec::new()),
+        };
     }
     Ok(())
 }
@@ -701,15 +1038,15 @@ fn copied_one(
     fr.copied += 1;
     fr.bytes_copied += len;
     shared.reporter.borrow_mut().message_copied(len);
-    if let Some(s) = shared.state.borrow_mut().as_deref_mut() {
-        let (dv, du) = uid.unwrap_or((0, 0));
+    if let Some(s) = shared.journal.borrow_mut().as_deref_mut() {
+        let (dest_validity, dest_uid) = uid.unwrap_or((0, 0));
         let r = CopyRecord {
-            sf: m.source.clone(),
-            sv: source_validity,
-            su: meta.uid,
-            df: m.dest.clone(),
-            dv,
-            du,
+            source_folder: m.source.clone(),
+            source_validity,
+            source_uid: meta.uid,
+            dest_folder: m.dest.clone(),
+            dest_validity,
+            dest_uid,
         };
         s.record(r).map_err(|e| Stop::Run(e.into()))?;
     }
@@ -719,9 +1056,41 @@ fn copied_one(
 /// Pieces of a streamed message.
 const CHUNK: u64 = 1 << 20;
 
+/// Copies one message in one APPEND, holding it whole: the path for messages whose size is
+/// not exact, and for servers that refuse partial FETCH.
+async fn copy_whole<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    m: &FolderMapping,
+    meta: &MessageMeta,
+) -> Result<Result<Option<(u32, Uid)>, StoreError>, Stop> {
+    let mut bodies = match src.fetch_bodies(&[meta.uid]).await {
+        Ok(b) => b,
+        Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some((_, body)) = bodies.pop() else {
+        return Ok(Err(StoreError::new(
+            FailureScope::Message,
+            FailureKind::Fetch,
+            "the message vanished from the source",
+        )));
+    };
+    let msg = NewMessage {
+        flags: &meta.flags,
+        internal_date: meta.internal_date.as_deref(),
+        body: body.bytes(),
+    };
+    let mut out = dst
+        .append_batch(&m.dest, &[msg])
+        .await
+        .map_err(|e| side(e, false))?;
+    Ok(out.pop().unwrap_or(Ok(None)))
+}
+
 /// Streams one big message from source to destination in `CHUNK` pieces. The outer error
-/// stops the run (a literal cut in the middle leaves the destination connection unusable);
-/// the inner one is this message's failure.
+/// stops the folder's attempt (a literal cut in the middle leaves the destination connection
+/// unusable, so it is opened again); the inner one is this message's failure.
 async fn stream_one<S: Store, D: Store>(
     src: &mut S,
     dst: &mut D,
@@ -730,35 +1099,15 @@ async fn stream_one<S: Store, D: Store>(
 ) -> Result<Result<Option<(u32, Uid)>, StoreError>, Stop> {
     let size = meta.size;
     // The literal's length is announced first, so RFC822.SIZE must be the exact length:
-    // reading 2 bytes at size-1 must give exactly 1. Otherwise take the whole-message path.
+    // reading 2 bytes at size-1 must give exactly 1. Otherwise, and where the server refuses
+    // partial FETCH, take the whole-message path.
     let tail = match src.fetch_body_part(meta.uid, size.saturating_sub(1), 2).await {
-        Ok(t) => t,
+        Ok(t) => Some(t),
         Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
-        Err(e) => return Ok(Err(e)),
+        Err(_) => None,
     };
-    if size == 0 || tail.bytes().len() != 1 {
-        let mut bodies = match src.fetch_bodies(&[meta.uid]).await {
-            Ok(b) => b,
-            Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
-            Err(e) => return Ok(Err(e)),
-        };
-        let Some((_, body)) = bodies.pop() else {
-            return Ok(Err(StoreError::new(
-                FailureScope::Message,
-                FailureKind::Fetch,
-                "the message vanished from the source",
-            )));
-        };
-        let msg = NewMessage {
-            flags: &meta.flags,
-            internal_date: meta.internal_date.as_deref(),
-            body: body.bytes(),
-        };
-        let mut out = dst
-            .append_batch(&m.dest, &[msg])
-            .await
-            .map_err(|e| side(e, false))?;
-        return Ok(out.pop().unwrap_or(Ok(None)));
+    if size == 0 || tail.as_ref().is_none_or(|t| t.bytes().len() != 1) {
+        return copy_whole(src, dst, m, meta).await;
     }
     drop(tail);
     match dst
@@ -785,7 +1134,7 @@ async fn stream_one<S: Store, D: Store>(
                     FailureScope::Account,
                     FailureKind::Connection,
                     format!(
-                        "streaming UID {} of {} failed half-way ({why}); the destination connection was given up, a re-run resumes",
+                        "streaming UID {} of {} failed half-way ({why}); the destination connection was given up",
                         meta.uid, m.source_utf8
                     ),
                 );

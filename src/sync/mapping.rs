@@ -4,9 +4,14 @@
 //! prefix), as imapsync's `--include`/`--exclude` do, so imapsync command lines keep their
 //! meaning; `--regextrans2` sees wire names of the destination. The subfolder is kept in
 //! UTF-8 (imapsync strips `é` from `Hélène`; we do not).
+//!
+//! Names are converted between wire and UTF-8 with the stores' [`FolderNames`] (this module
+//! knows no protocol), and only for folders that are not excluded by a regex: a folder left
+//! out is never decoded, so a name a server spells badly cannot stop a run through a folder
+//! nobody asked for. One that is copied and not valid on the wire is copied under a sane name,
+//! said in the plan.
 
-use crate::imap::wire::mutf7;
-use crate::store::{FolderInfo, NamespacePrefixes};
+use crate::store::{FolderInfo, FolderNames, NamespacePrefixes};
 use fancy_regex::Regex;
 
 /// A `s/…/…/flags` substitution (imapsync `--regextrans2`).
@@ -180,6 +185,10 @@ pub struct FolderMapping {
     pub dest_utf8: String,
     /// Why it is not copied, if it is not.
     pub skipped: Option<String>,
+    /// Something a person should know about this folder's name (a source name that was not
+    /// valid on the wire and is copied under a sane one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A folder name that cannot be mapped.
@@ -196,10 +205,11 @@ pub struct MappingError {
 /// or skipped with its reason, so the plan shows everything.
 pub fn plan_folders(
     source: &[FolderInfo],
-    ns1: &NamespacePrefixes,
-    ns2: &NamespacePrefixes,
+    (ns1, names1): (&NamespacePrefixes, FolderNames),
+    (ns2, names2): (&NamespacePrefixes, FolderNames),
     rules: &FolderRules,
 ) -> Result<Vec<FolderMapping>, MappingError> {
+    let display = |wire: &str| (names1.to_display)(wire).0;
     let (ns_prefix1, nsep1) = ns1.personal.clone().unwrap_or_default();
     let (ns_prefix2, nsep2) = ns2.personal.clone().unwrap_or_default();
     let prefix1 = rules.prefix1.clone().unwrap_or(ns_prefix1);
@@ -214,10 +224,6 @@ pub fn plan_folders(
     let mut out = Vec::new();
     for f in source.iter().filter(|f| f.selectable()) {
         let raw = &f.name;
-        let utf8 = mutf7::decode(raw).map_err(|e| MappingError {
-            name: raw.clone(),
-            reason: e.to_string(),
-        })?;
         let mut skipped = None;
         if selective
             && !rules.folders.iter().any(|n| n == raw)
@@ -226,16 +232,28 @@ pub fn plan_folders(
             skipped = Some("not selected by --include/--folder".to_string());
         } else if let Some(r) = rules.exclude.iter().find(|r| r.is_match(raw).unwrap_or(false)) {
             skipped = Some(format!("excluded by {:?}", r.as_str()));
-        } else if rules.skip_foreign_namespaces
+        }
+        if let Some(reason) = skipped {
+            // Left out by the admin's own rules: never decoded, shown as on the wire.
+            out.push(FolderMapping {
+                source: raw.clone(),
+                source_utf8: raw.clone(),
+                dest: String::new(),
+                dest_utf8: String::new(),
+                skipped: Some(reason),
+                note: None,
+            });
+            continue;
+        }
+        let (utf8, irregular) = (names1.to_display)(raw);
+        let note = irregular.map(|why| format!("source name {raw:?} is {why}: copied as {utf8:?}"));
+        if rules.skip_foreign_namespaces
             && let Some(p) = ns1
                 .foreign
                 .iter()
                 .find(|p| !p.is_empty() && (raw.starts_with(p.as_str()) || raw == p.trim_end_matches(sep1)))
         {
-            skipped = Some(format!(
-                "in namespace {:?} (someone else's folders)",
-                mutf7::decode(p).unwrap_or_else(|_| p.clone())
-            ));
+            skipped = Some(format!("in namespace {:?} (someone else's folders)", display(p)));
         } else if let Some(a) = rules.skip_special_use.iter().find(|a| f.has_attribute(a)) {
             skipped = Some(format!("special-use {a}"));
         } else if rules
@@ -247,7 +265,7 @@ pub fn plan_folders(
         }
         // Strip the source prefix (never from INBOX), then the --subfolder1 root.
         let mut rel = utf8
-            .strip_prefix(&mutf7::decode(&prefix1).unwrap_or_default())
+            .strip_prefix(&display(&prefix1))
             .unwrap_or(&utf8)
             .to_string();
         if let Some(sub1) = &rules.source_subfolder {
@@ -263,27 +281,31 @@ pub fn plan_folders(
             Some(sub) => format!("{sub}{sep2}{rel}"),
             None => rel,
         };
-        let prefix2 = mutf7::decode(&prefix2).unwrap_or_default();
+        let prefix2 = (names2.to_display)(&prefix2).0;
         if !dest.eq_ignore_ascii_case("INBOX") && !dest.starts_with(&prefix2) {
             dest = format!("{prefix2}{dest}");
         }
-        let mut wire = mutf7::encode(&dest);
+        let mut wire = (names2.to_wire)(&dest);
         for s in &rules.regextrans2 {
             wire = s.apply(&wire);
         }
-        let dest_utf8 = mutf7::decode(&wire).map_err(|e| MappingError {
-            name: raw.clone(),
-            reason: format!(
-                "--regextrans2 made an invalid destination name {wire:?} ({e}); write non-ASCII letters in \
-                 modified UTF-7 as imapsync needs (é is &AOk-: `offboard probe` shows the raw names)"
-            ),
-        })?;
+        let (dest_utf8, bad) = (names2.to_display)(&wire);
+        if let Some(e) = bad.filter(|_| !rules.regextrans2.is_empty()) {
+            return Err(MappingError {
+                name: raw.clone(),
+                reason: format!(
+                    "--regextrans2 made an invalid destination name {wire:?} ({e}); write non-ASCII letters in \
+                     modified UTF-7 as imapsync needs (é is &AOk-: `offboard probe` shows the raw names)"
+                ),
+            });
+        }
         out.push(FolderMapping {
             source: raw.clone(),
             source_utf8: utf8,
             dest: wire,
             dest_utf8,
             skipped,
+            note,
         });
     }
     out.sort_by(|a, b| a.source.cmp(&b.source));
@@ -309,6 +331,7 @@ pub fn automap(
     source: &[FolderInfo],
     dest: &[FolderInfo],
     rules: &FolderRules,
+    names2: FolderNames,
 ) {
     if !rules.automap || rules.subfolder.is_some() {
         return;
@@ -320,17 +343,15 @@ pub fn automap(
         let Some(usage) = SPECIAL_USES.iter().find(|u| src.has_attribute(u)) else {
             continue;
         };
-        if let Some(target) = dest.iter().find(|f| f.has_attribute(usage))
-            && let Ok(utf8) = mutf7::decode(&target.name)
-        {
+        if let Some(target) = dest.iter().find(|f| f.has_attribute(usage)) {
             m.dest = target.name.clone();
-            m.dest_utf8 = utf8;
+            m.dest_utf8 = (names2.to_display)(&target.name).0;
         }
     }
 }
 
 /// The destination folders to create for `dest`, parents first (wire names).
-pub fn with_parents(dest_utf8: &str, sep: char) -> Vec<String> {
+pub fn with_parents(dest_utf8: &str, sep: char, names: FolderNames) -> Vec<String> {
     let mut out = Vec::new();
     let mut path = String::new();
     for part in dest_utf8.split(sep) {
@@ -338,7 +359,7 @@ pub fn with_parents(dest_utf8: &str, sep: char) -> Vec<String> {
             path.push(sep);
         }
         path.push_str(part);
-        out.push(mutf7::encode(&path));
+        out.push((names.to_wire)(&path));
     }
     out
 }
@@ -346,6 +367,8 @@ pub fn with_parents(dest_utf8: &str, sep: char) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The tests speak IMAP's names; the module itself never imports `imap`.
+    use crate::imap::store::MUTF7_NAMES as N;
 
     fn folder(name: &str, attrs: &[&str]) -> FolderInfo {
         FolderInfo {
@@ -386,8 +409,8 @@ mod tests {
     fn offboarding_defaults_keep_only_the_leavers_own_folders() {
         let m = plan_folders(
             &source(),
-            &bluemind_ns(),
-            &bluemind_ns(),
+            (&bluemind_ns(), N),
+            (&bluemind_ns(), N),
             &FolderRules::offboarding("Bertrand Dupré"),
         )
         .unwrap();
@@ -437,7 +460,7 @@ mod tests {
             .collect(),
             ..Default::default()
         };
-        let m = plan_folders(&source(), &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        let m = plan_folders(&source(), (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
         let copied: Vec<_> = m
             .iter()
             .filter(|f| f.skipped.is_none())
@@ -452,7 +475,7 @@ mod tests {
             exclude: vec![compile("^Projets/Client é").unwrap()],
             ..Default::default()
         };
-        let m = plan_folders(&source(), &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        let m = plan_folders(&source(), (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
         assert!(
             m.iter()
                 .find(|f| f.source == "Projets/Client &AOk-")
@@ -465,7 +488,7 @@ mod tests {
             exclude: vec![compile("ent").unwrap()],
             ..Default::default()
         };
-        let m = plan_folders(&source(), &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        let m = plan_folders(&source(), (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
         assert!(m.iter().find(|f| f.source == "Sent").unwrap().skipped.is_some());
         assert!(
             m.iter()
@@ -483,7 +506,7 @@ mod tests {
             exclude: vec![compile("INBOX").unwrap()],
             ..Default::default()
         };
-        let m = plan_folders(&source(), &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        let m = plan_folders(&source(), (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
         let copied: Vec<_> = m
             .iter()
             .filter(|f| f.skipped.is_none())
@@ -504,7 +527,7 @@ mod tests {
             subfolder: Some("Archives/Bob".into()),
             ..Default::default()
         };
-        let m = plan_folders(&src, &ns1, &ns2, &rules).unwrap();
+        let m = plan_folders(&src, (&ns1, N), (&ns2, N), &rules).unwrap();
         assert_eq!(dest_of(&m, "INBOX").unwrap(), "Archives/Bob/INBOX");
         assert_eq!(
             dest_of(&m, "INBOX.Projets.2024").unwrap(),
@@ -515,13 +538,13 @@ mod tests {
             regextrans2: vec![Substitution::parse("s,^(.*)2024$,${1}Ann&AOk-e 2024,").unwrap()],
             ..Default::default()
         };
-        let m = plan_folders(&src, &ns1, &ns2, &rules).unwrap();
+        let m = plan_folders(&src, (&ns1, N), (&ns2, N), &rules).unwrap();
         assert_eq!(dest_of(&m, "INBOX.Projets.2024").unwrap(), "Projets/Année 2024");
         let rules = FolderRules {
             regextrans2: vec![Substitution::parse("s,2024,Année,").unwrap()],
             ..Default::default()
         };
-        let err = plan_folders(&src, &ns1, &ns2, &rules).unwrap_err();
+        let err = plan_folders(&src, (&ns1, N), (&ns2, N), &rules).unwrap_err();
         assert!(err.to_string().contains("modified UTF-7"), "{err}");
         let s = Substitution::parse("s/Sent/Envoy&AOk-s/g").unwrap();
         assert_eq!(s.apply("Sent/Sent"), "Envoy&AOk-s/Envoy&AOk-s");
@@ -538,16 +561,38 @@ mod tests {
             source_subfolder: Some("Old".into()),
             ..Default::default()
         };
-        let m = plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        let m = plan_folders(&src, (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
         assert_eq!(dest_of(&m, "Old").unwrap(), "INBOX");
         assert_eq!(dest_of(&m, "Old/2020").unwrap(), "2020");
         assert!(dest_of(&m, "INBOX").is_none());
     }
 
     #[test]
-    fn malformed_source_name_is_an_error_not_a_panic() {
-        let src = vec![folder("Bad &A!!-", &[])];
-        assert!(plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &FolderRules::default()).is_err());
+    fn a_badly_spelt_source_name_is_copied_under_a_sane_name_and_an_excluded_one_never_decoded() {
+        let src = vec![
+            folder("INBOX", &[]),
+            folder("Bad &A!!-", &[]),
+            folder("R\u{e9}unions", &[]),
+            folder("&AGE-rchives", &[]),
+            folder("Old &broken", &[]),
+        ];
+        let rules = FolderRules {
+            subfolder: Some("N".into()),
+            exclude: vec![compile("^Old").unwrap()],
+            ..Default::default()
+        };
+        let m = plan_folders(&src, (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
+        let of = |wire: &str| m.iter().find(|f| f.source == wire).unwrap();
+        assert_eq!(of("Bad &A!!-").dest_utf8, "N/Bad &A!!-");
+        assert_eq!(of("Bad &A!!-").dest, "N/Bad &-A!!-");
+        assert!(of("Bad &A!!-").note.as_deref().unwrap().contains("not valid modified UTF-7"));
+        assert_eq!(of("R\u{e9}unions").dest, "N/R&AOk-unions");
+        assert_eq!(of("&AGE-rchives").dest_utf8, "N/archives");
+        assert!(of("INBOX").note.is_none());
+        // Excluded: left out as it is, not decoded.
+        let old = of("Old &broken");
+        assert!(old.skipped.is_some() && old.note.is_none());
+        assert_eq!(old.source_utf8, "Old &broken");
     }
 
     #[test]
@@ -562,8 +607,8 @@ mod tests {
             automap: true,
             ..Default::default()
         };
-        let mut m = plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
-        automap(&mut m, &src, &dst, &rules);
+        let mut m = plan_folders(&src, (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
+        automap(&mut m, &src, &dst, &rules, N);
         assert_eq!(dest_of(&m, "Sent").unwrap(), "Envoyés");
         assert_eq!(dest_of(&m, "Notes").unwrap(), "Notes");
         // Under a subfolder, names are kept.
@@ -572,8 +617,8 @@ mod tests {
             subfolder: Some("N".into()),
             ..Default::default()
         };
-        let mut m = plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
-        automap(&mut m, &src, &dst, &rules);
+        let mut m = plan_folders(&src, (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
+        automap(&mut m, &src, &dst, &rules, N);
         assert_eq!(dest_of(&m, "Sent").unwrap(), "N/Sent");
         // --prefix2 forces the destination prefix.
         let rules = FolderRules {
@@ -581,14 +626,14 @@ mod tests {
             sep2: Some('.'),
             ..Default::default()
         };
-        let m = plan_folders(&src, &bluemind_ns(), &bluemind_ns(), &rules).unwrap();
+        let m = plan_folders(&src, (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
         assert_eq!(dest_of(&m, "Notes").unwrap(), "INBOX.Notes");
     }
 
     #[test]
     fn parents_come_first() {
         assert_eq!(
-            with_parents("Nathalie/Projets/Client é", '/'),
+            with_parents("Nathalie/Projets/Client é", '/', N),
             ["Nathalie", "Nathalie/Projets", "Nathalie/Projets/Client &AOk-"]
         );
     }

@@ -4,13 +4,14 @@
 
 pub mod engine;
 pub mod identity;
+pub mod journal;
 pub mod mapping;
+pub mod matching;
 pub mod report;
-pub mod state;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{SyncError, SyncOptions, run};
+pub use engine::{Aborted, Reconnect, SyncError, SyncOptions, run};
+pub use journal::Journal;
 pub use mapping::{FolderMapping, FolderRules};
 pub use report::{Reporter, SyncReport};
-pub use state::SyncState;

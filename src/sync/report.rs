@@ -4,6 +4,66 @@
 use super::mapping::FolderMapping;
 use crate::store::{FailureKind, StoreError, Uid};
 
+/// What made a whole folder fail, for exit codes and advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FolderFailureKind {
+    /// The destination folder (or a parent) could not be created.
+    Create,
+    /// A folder could not be opened.
+    Select,
+    /// The source's messages could not be listed or read.
+    Fetch,
+    /// The destination refused what it was given.
+    Append,
+    /// The destination is over quota.
+    OverQuota,
+    /// The connection failed and could not be restored, or the run stopped before the folder
+    /// was done.
+    Connection,
+    /// After the copy the destination held fewer messages than it had acknowledged.
+    CountCheck,
+}
+
+impl From<FailureKind> for FolderFailureKind {
+    fn from(k: FailureKind) -> Self {
+        match k {
+            FailureKind::OverQuota => FolderFailureKind::OverQuota,
+            FailureKind::Append => FolderFailureKind::Append,
+            FailureKind::Fetch => FolderFailureKind::Fetch,
+            FailureKind::Create => FolderFailureKind::Create,
+            FailureKind::Select => FolderFailureKind::Select,
+            FailureKind::Connection => FolderFailureKind::Connection,
+        }
+    }
+}
+
+/// Why a folder as a whole failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct FolderFailure {
+    /// Class.
+    pub kind: FolderFailureKind,
+    /// What happened, with the server's words.
+    pub message: String,
+}
+
+impl FolderFailure {
+    /// A failure of this kind.
+    pub fn new(kind: FolderFailureKind, message: impl Into<String>) -> Self {
+        FolderFailure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for FolderFailure {
+    fn from(e: StoreError) -> Self {
+        FolderFailure::new(e.kind.into(), e.message)
+    }
+}
+
 /// One message that could not be copied.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MessageFailure {
@@ -38,6 +98,12 @@ pub struct FolderReport {
     pub bytes_copied: u64,
     /// Messages already at the destination.
     pub already: u64,
+    /// Messages delivered by an earlier run that the successor has since deleted or moved
+    /// away: not copied again (`--recopy-removed` does).
+    pub removed_by_successor: u64,
+    /// The destination folder was made by an earlier run and the successor has since deleted
+    /// or renamed it: not made again.
+    pub dest_removed: bool,
     /// Skipped without fetching anything: both sides as when last in step.
     pub unchanged: bool,
     /// Messages already there whose flags were re-synced (`--resyncflags`).
@@ -50,7 +116,7 @@ pub struct FolderReport {
     /// Messages that failed.
     pub failed: Vec<MessageFailure>,
     /// Why the folder as a whole failed, if it did.
-    pub error: Option<String>,
+    pub error: Option<FolderFailure>,
 }
 
 impl FolderReport {
@@ -97,6 +163,10 @@ impl SyncReport {
     pub fn already(&self) -> u64 {
         self.folders.iter().map(|f| f.already).sum()
     }
+    /// Messages the successor removed since an earlier run delivered them.
+    pub fn removed_by_successor(&self) -> u64 {
+        self.folders.iter().map(|f| f.removed_by_successor).sum()
+    }
     /// Bytes copied.
     pub fn bytes_copied(&self) -> u64 {
         self.folders.iter().map(|f| f.bytes_copied).sum()
@@ -127,6 +197,9 @@ pub trait Reporter {
     fn message_failed(&mut self, _folder: &str, _uid: Uid, _e: &StoreError) {}
     /// A folder is done.
     fn folder_done(&mut self, _r: &FolderReport) {}
+    /// A connection failed and is being opened again (attempt `n`); the folder starts over,
+    /// keeping what was copied.
+    fn reconnecting(&mut self, _folder: Option<&str>, _attempt: u32, _why: &StoreError) {}
 }
 
 /// A reporter that says nothing.

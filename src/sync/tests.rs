@@ -3,12 +3,13 @@
 //! N-th write, or a connection's k-th operation; then a resumed run must leave exactly the
 //! source's messages at the destination, each once, and one more run must copy nothing.
 
-use super::engine::{SyncOptions, run};
+use super::engine::{Reconnect, SyncError, SyncOptions, run};
+use super::journal::Journal;
 use super::mapping::FolderRules;
-use super::report::Silent;
-use super::state::SyncState;
+use super::report::{FolderFailureKind, Silent, SyncReport};
 use crate::store::memory::{Account, MemoryStore, Switches};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const SUB: &str = "Bertrand";
 /// Two connection pairs, as in production.
@@ -85,11 +86,25 @@ fn leaver() -> Account {
 
 const COPIED: [&str; 4] = ["INBOX", "Sent", "Projets", "Projets/R&AOk-unions"];
 
+/// The offboarding's options; no reconnection (the crash loops test resumption by a new
+/// run), and no waiting where a test turns reconnection on.
 fn options() -> SyncOptions {
     SyncOptions {
         rules: FolderRules::offboarding(SUB),
+        keep_removals: true,
+        reconnect: Reconnect {
+            attempts: 0,
+            first_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        },
         ..Default::default()
     }
+}
+
+fn reconnecting() -> SyncOptions {
+    let mut o = options();
+    o.reconnect.attempts = 3;
+    o
 }
 
 struct Pair {
@@ -123,6 +138,18 @@ impl Pair {
         src_switches: &Switches,
         dst_switches: &Switches,
     ) -> Result<super::SyncReport, String> {
+        self.run_opts(&options(), crash, src_switches, dst_switches)
+            .map_err(|(_, e)| e.to_string())
+    }
+
+    /// One run with these options; a stopped run gives its report and error.
+    fn run_opts(
+        &self,
+        opts: &SyncOptions,
+        crash: Option<(usize, bool)>,
+        src_switches: &Switches,
+        dst_switches: &Switches,
+    ) -> Result<SyncReport, (SyncReport, SyncError)> {
         let mut workers: Vec<(MemoryStore, MemoryStore)> = (0..WORKERS)
             .map(|_| {
                 (
@@ -131,15 +158,16 @@ impl Pair {
                 )
             })
             .collect();
-        let mut state = SyncState::open(self.state_dir.path(), "pair").map_err(|e| e.to_string())?;
+        let mut state = Journal::open(self.state_dir.path(), "pair").expect("journal");
         if let Some((n, torn)) = crash {
             state.crash_at_write(n, torn);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("runtime");
-        rt.block_on(run(&mut workers, &options(), Some(&mut state), &mut Silent))
-            .map_err(|e| e.to_string())
+        rt.block_on(run(&mut workers, opts, Some(&mut state), &mut Silent))
+            .map_err(|a| (*a.report, a.error))
     }
 
     /// The destination holds exactly the source's messages, each once, with flags and dates,
@@ -305,7 +333,7 @@ fn messages_stored_out_of_order_are_journalled_against_the_right_copy() {
     p.run(None, &reversed).expect("run");
     p.assert_exact("reversed batches");
     // Every journal line points at the destination message with the same bytes.
-    let state = SyncState::open(p.state_dir.path(), "pair").expect("state");
+    let state = Journal::open(p.state_dir.path(), "pair").expect("state");
     let src = p.src.lock().expect("lock");
     let dst = p.dst.lock().expect("lock");
     let mut checked = 0;
@@ -320,7 +348,7 @@ fn messages_stored_out_of_order_are_journalled_against_the_right_copy() {
             let copy = target
                 .messages
                 .iter()
-                .find(|c| c.uid == r.du)
+                .find(|c| c.uid == r.dest_uid)
                 .expect("journalled copy");
             assert_eq!(
                 copy.body, m.body,
@@ -372,12 +400,241 @@ fn appends_acknowledged_but_not_kept_are_caught_by_the_count_check() {
     for f in &r.folders {
         assert!(!f.verified, "{}: verified although nothing was kept", f.source);
         assert_eq!(f.dest_messages, Some(0));
-        let e = f.error.as_deref().unwrap_or_default();
-        assert!(e.contains("check after copy"), "{}: {e}", f.source);
+        let e = f.error.as_ref().expect("a folder error");
+        assert_eq!(e.kind, FolderFailureKind::CountCheck, "{}: {e}", f.source);
+        assert!(e.message.contains("check after copy"), "{}: {e}", f.source);
     }
     // The next run against a sound server copies everything: nothing was taken as done.
     let r = p.run(None, &Switches::default()).expect("second run");
     assert_eq!(r.copied(), total_source_messages());
     assert!(r.folders.iter().all(|f| f.verified && f.error.is_none()));
     p.assert_exact("after a server lost the appends");
+}
+
+/// Like the death loops above, but with reconnection on: every run finishes by itself, in
+/// one go, exact, and the source is untouched.
+fn connection_death_is_survived_by_reconnecting(source_side: bool) {
+    let side = if source_side { "source" } else { "destination" };
+    let mut revived = 0;
+    for k in 1.. {
+        let context = format!("{side} dies at operation {k}, reconnecting");
+        let p = Pair::new();
+        let dying = Switches {
+            fail_at_op: Some(k),
+            ..Default::default()
+        };
+        let healthy = Switches::default();
+        let (src, dst) = if source_side {
+            (&dying, &healthy)
+        } else {
+            (&healthy, &dying)
+        };
+        let r = p
+            .run_opts(&reconnecting(), None, src, dst)
+            .unwrap_or_else(|(_, e)| panic!("{context}: the run stopped: {e}"));
+        p.assert_exact(&context);
+        assert!(r.failures().next().is_none(), "{context}: {:?}", r.failures().collect::<Vec<_>>());
+        assert!(r.folder_errors().next().is_none(), "{context}");
+        let again = p.run(None, &healthy).unwrap_or_else(|e| panic!("{context}: {e}"));
+        assert_eq!(again.copied(), 0, "{context}: the next run copied");
+        // A fault that never triggered ends the loop: the run is now shorter than k.
+        let plain = Pair::new();
+        let ops_left = plain.run_with(None, src, dst).is_err();
+        if !ops_left {
+            break;
+        }
+        revived += 1;
+        assert!(k < 1000, "the {side} never stops failing");
+    }
+    assert!(revived > 10, "only {revived} fault points");
+}
+
+#[test]
+fn the_source_connection_dying_at_any_operation_is_survived_by_reconnecting() {
+    connection_death_is_survived_by_reconnecting(true);
+}
+
+#[test]
+fn the_destination_connection_dying_at_any_operation_is_survived_by_reconnecting() {
+    connection_death_is_survived_by_reconnecting(false);
+}
+
+#[test]
+fn reconnection_attempts_are_bounded_and_the_report_is_kept() {
+    let p = Pair::new();
+    let dead = Switches {
+        fail_at_op: Some(40),
+        no_reconnect: true,
+        ..Default::default()
+    };
+    let (report, error) = p
+        .run_opts(&reconnecting(), None, &Switches::default(), &dead)
+        .expect_err("a destination that cannot come back stops the run");
+    assert!(matches!(error, SyncError::Destination(_)), "{error}");
+    assert!(report.aborted.is_some());
+    assert!(report.copied() > 0, "what was copied before the stop is reported");
+    // Nothing of it is lost: the next run finishes the job.
+    p.run(None, &Switches::default()).expect("resume");
+    p.assert_exact("after a stop for a dead destination");
+}
+
+/// Issue 10 (C1): exact duplicates A and B of one folder in different batches; A's batch is
+/// refused once, B is copied and journalled. The next run must copy A, not let it take B's
+/// copy (the matcher before issue 10 lost A and still ended with exit 0).
+#[test]
+fn issue_10_a_refused_duplicate_is_copied_on_the_next_run() {
+    let mut src = Account::default();
+    let dup = message(1, true, 10);
+    src.add("INBOX", &[], "01-Jan-2024 10:00:00 +0100", &dup);
+    for n in 2..80 {
+        src.add("INBOX", &[], "01-Jan-2024 10:00:00 +0100", &message(n, true, 10));
+    }
+    src.add("INBOX", &[], "01-Jan-2024 10:00:00 +0100", &dup);
+    let p = Pair {
+        src: Arc::new(Mutex::new(src)),
+        dst: Arc::new(Mutex::new(Account::default())),
+        state_dir: tempfile::tempdir().expect("temp dir"),
+    };
+    // One worker, so batches go in order: the first (A among its 50) is refused.
+    let refuse_first_batch = Switches {
+        refuse_appends: Some(50),
+        ..Default::default()
+    };
+    let run_one = |dst: Switches| {
+        let mut workers = vec![(
+            MemoryStore::new(p.src.clone(), Switches::default()),
+            MemoryStore::new(p.dst.clone(), dst),
+        )];
+        let mut state = Journal::open(p.state_dir.path(), "pair").expect("journal");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        rt.block_on(run(&mut workers, &options(), Some(&mut state), &mut Silent))
+            .map_err(|a| a.error.to_string())
+    };
+    let first = run_one(refuse_first_batch).expect("first run");
+    assert_eq!(first.failures().count(), 50);
+    assert_eq!(first.copied(), 30, "B and the rest of the second batch");
+    let second = run_one(Switches::default()).expect("second run");
+    assert_eq!(second.copied(), 50, "A and its batch");
+    let src = p.src.lock().expect("lock");
+    let dst = p.dst.lock().expect("lock");
+    assert_eq!(dst.contents(&format!("{SUB}/INBOX")), src.contents("INBOX"));
+}
+
+#[test]
+fn what_the_successor_removed_stays_removed_unless_asked() {
+    let p = Pair::new();
+    p.run(None, &Switches::default()).expect("first run");
+    let inbox = format!("{SUB}/INBOX");
+    let sent = format!("{SUB}/Sent");
+    {
+        let mut dst = p.dst.lock().expect("lock");
+        // She deletes two messages of the INBOX copy, deletes the Sent folder, and
+        // unsubscribes the Projets folder.
+        let f = dst.folders.get_mut(&inbox).expect("inbox");
+        f.messages.drain(..2);
+        dst.folders.remove(&sent);
+        dst.subscribed.remove(&sent);
+        dst.subscribed.remove(&format!("{SUB}/Projets"));
+    }
+    let r = p.run(None, &Switches::default()).expect("re-run");
+    assert_eq!(r.copied(), 0, "nothing is brought back");
+    assert_eq!(r.removed_by_successor(), 2 + 6);
+    let sent_report = r.folders.iter().find(|f| f.source == "Sent").expect("Sent");
+    assert!(sent_report.dest_removed && sent_report.error.is_none());
+    {
+        let dst = p.dst.lock().expect("lock");
+        assert!(!dst.folders.contains_key(&sent), "a deleted folder is not made again");
+        assert!(!dst.subscribed.contains(&format!("{SUB}/Projets")), "unsubscribed stays so");
+        assert_eq!(dst.folders[&inbox].messages.len(), 24);
+    }
+    // New mail in a folder she pruned still arrives.
+    p.src
+        .lock()
+        .expect("lock")
+        .add("INBOX", &[], "07-Jul-2024 08:00:00 +0200", &message(600, true, 3));
+    let r = p.run(None, &Switches::default()).expect("run after new mail");
+    assert_eq!(r.copied(), 1);
+    assert_eq!(r.removed_by_successor(), 8);
+    // --recopy-removed brings everything back, once.
+    let mut recopy = options();
+    recopy.keep_removals = false;
+    let r = p
+        .run_opts(&recopy, None, &Switches::default(), &Switches::default())
+        .expect("recopy");
+    assert_eq!(r.copied(), 8);
+    p.assert_exact("after --recopy-removed");
+    let r = p
+        .run_opts(&recopy, None, &Switches::default(), &Switches::default())
+        .expect("again");
+    assert_eq!(r.copied(), 0);
+}
+
+#[test]
+fn messages_a_server_lost_are_not_taken_for_the_successors_removals() {
+    let p = Pair::new();
+    let lose = Switches {
+        lose_appends: true,
+        ..Default::default()
+    };
+    p.run(None, &lose).expect("run");
+    let r = p.run(None, &Switches::default()).expect("second run");
+    assert_eq!(r.removed_by_successor(), 0);
+    assert_eq!(r.copied(), total_source_messages());
+    p.assert_exact("after a server lost the appends");
+}
+
+#[test]
+fn over_quota_stops_the_folder_and_the_run_with_one_error() {
+    let p = Pair::new();
+    let quota = Switches {
+        quota_messages: Some(10),
+        ..Default::default()
+    };
+    let (report, error) = p
+        .run_opts(&options(), None, &Switches::default(), &quota)
+        .expect_err("over quota stops the run");
+    assert!(matches!(error, SyncError::OverQuota { .. }), "{error}");
+    assert!(report.aborted.is_some());
+    assert!(report.copied() <= 10);
+    // One folder error, no refusal per message.
+    let errors: Vec<_> = report.folder_errors().collect();
+    assert!(!errors.is_empty());
+    assert!(
+        errors
+            .iter()
+            .any(|f| f.error.as_ref().is_some_and(|e| e.kind == FolderFailureKind::OverQuota))
+    );
+    assert_eq!(report.failures().count(), 0, "{:?}", report.failures().collect::<Vec<_>>());
+    // Space freed: the next run finishes, without a duplicate.
+    p.run(None, &Switches::default()).expect("after the quota was raised");
+    p.assert_exact("after over quota");
+}
+
+#[test]
+fn a_server_without_partial_fetch_still_copies_big_messages() {
+    let p = Pair::new();
+    let no_partial = Switches {
+        no_partial_fetch: true,
+        ..Default::default()
+    };
+    let r = p.run_with(None, &no_partial, &Switches::default()).expect("run");
+    assert_eq!(r.failures().count(), 0);
+    p.assert_exact("no partial FETCH");
+}
+
+#[test]
+fn a_dry_run_changes_nothing_and_plans_what_a_run_does() {
+    let p = Pair::new();
+    let mut dry = options();
+    dry.dry_run = true;
+    let plan = p
+        .run_opts(&dry, None, &Switches::default(), &Switches::default())
+        .expect("dry run");
+    assert_eq!(plan.copied(), total_source_messages());
+    assert_eq!(p.dst.lock().expect("lock").folders.len(), 1, "only INBOX");
+    let r = p.run(None, &Switches::default()).expect("run");
+    assert_eq!(r.copied(), plan.copied());
 }

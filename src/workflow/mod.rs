@@ -16,7 +16,7 @@ pub mod report;
 pub use report::{GrantReport, OffboardReport, PersonReport, StepReport};
 
 use crate::imap::{AuthMechanism, Credentials, Endpoint, ImapError, Session};
-use crate::sync::{FolderRules, Reporter, SyncError, SyncOptions, SyncState};
+use crate::sync::{FolderRules, Journal, Reporter, SyncError, SyncOptions};
 use bluemind_api::{ApiError, Client, TlsOptions};
 use secrecy::SecretString;
 use std::path::PathBuf;
@@ -49,6 +49,8 @@ pub struct Settings {
     pub reset_password: bool,
     /// IMAP connection pairs.
     pub workers: usize,
+    /// Copy again what an earlier run delivered and the successor removed since.
+    pub recopy_removed: bool,
     /// Where the copy journal and the run journal live.
     pub state_dir: PathBuf,
     /// This run's id (names the keys: `offboard <run-id>`).
@@ -228,8 +230,11 @@ async fn main_steps(
         rules,
         dry_run: s.dry_run,
         now: chrono::Utc::now().timestamp(),
+        keep_removals: !s.recopy_removed,
         ..Default::default()
     };
+    // A copy that stops keeps the report of what it did until then.
+    let mut partial = None;
     let (leaver_secret, successor_secret) = creds.imap_secrets()?;
     let copy = async {
         let n = if s.dry_run { 1 } else { s.workers.max(1) };
@@ -248,19 +253,25 @@ async fn main_steps(
         let mut state = if s.dry_run {
             None
         } else {
-            let id = crate::sync::state::pair_id(
-                &s.imap.host,
-                &pre.leaver.email,
-                &s.imap.host,
-                &pre.successor.email,
-            );
-            Some(SyncState::open(&s.state_dir.join("sync"), &id).map_err(|e| WorkflowError::Sync(e.into()))?)
+            let host = &s.imap.host;
+            let id = crate::sync::journal::pair_id(host, &pre.leaver.email, host, &pre.successor.email);
+            Some(Journal::open(&s.state_dir.join("sync"), &id).map_err(|e| WorkflowError::Sync(e.into()))?)
         };
         let r = crate::sync::run(&mut workers, &opts, state.as_mut(), reporter).await;
         crate::imap::logout_all(workers).await;
-        Ok::<_, WorkflowError>(r?)
+        r.map_err(|a| {
+            partial = Some(*a.report);
+            WorkflowError::Sync(a.error)
+        })
     };
-    let copied = report.step("copy", copy).await?;
+    let copied = report.step("copy", copy).await;
+    let copied = match copied {
+        Ok(c) => c,
+        Err(e) => {
+            report.copy = partial;
+            return Err(e);
+        }
+    };
     report.copy = Some(copied);
 
     let grants = report.step("grants", grants::apply(admin, s, pre)).await?;

@@ -127,10 +127,75 @@ pub fn decode(wire: &str) -> Result<String, Mutf7Error> {
     Ok(out)
 }
 
+/// A name for people and for the destination, whatever the server sent: the strict decoding
+/// when the wire name is valid; otherwise raw 8-bit text is taken as it is (legacy servers
+/// store UTF-8 unencoded), shifts are decoded even when not minimal, and a shift that cannot
+/// be decoded stays as its literal text. The error says why the name was not valid, so the
+/// caller can report the new name. Total: never fails, never panics.
+pub fn decode_lenient(wire: &str) -> (String, Option<Mutf7Error>) {
+    let first = match decode(wire) {
+        Ok(s) => return (s, None),
+        Err(e) => e,
+    };
+    let mut out = String::with_capacity(wire.len());
+    let mut rest = wire;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        let shift = &rest[pos..];
+        let Some(end) = shift[1..].find('-').map(|p| p + 1) else {
+            out.push_str(shift);
+            rest = "";
+            break;
+        };
+        let b64 = &shift[1..end];
+        let decoded = if b64.is_empty() {
+            Some("&".to_string())
+        } else {
+            ENGINE
+                .decode(b64)
+                .ok()
+                .filter(|raw| raw.len() % 2 == 0)
+                .and_then(|raw| {
+                    let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                    String::from_utf16(&units).ok()
+                })
+        };
+        match decoded {
+            Some(text) => out.push_str(&text),
+            None => out.push_str(&shift[..=end]),
+        }
+        rest = &shift[end + 1..];
+    }
+    out.push_str(rest);
+    // Control characters make no sane folder name.
+    let out = out.chars().map(|c| if c.is_control() { '_' } else { c }).collect();
+    (out, Some(first))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn lenient_decoding_gives_sane_names_and_says_why() {
+        let table = [
+            ("Dossiers partag&AOk-s", "Dossiers partagés", false),
+            ("Réunions", "Réunions", true),             // raw UTF-8 (legacy server)
+            ("&AGE-bc", "abc", true),                   // non-minimal shift
+            ("Bad &A!!-", "Bad &A!!-", true),           // undecodable shift kept as text
+            ("open &AOk", "open &AOk", true),           // unterminated
+            ("tab\tname", "tab_name", true),           // a raw control character
+        ];
+        for (wire, want, irregular) in table {
+            let (got, why) = decode_lenient(wire);
+            assert_eq!(got, want, "{wire}");
+            assert_eq!(why.is_some(), irregular, "{wire}");
+        }
+        // Re-encoded, a lenient name is valid modified UTF-7 and decodes back to itself.
+        let (name, _) = decode_lenient("Bad &A!!-");
+        assert_eq!(decode(&encode(&name)).as_deref(), Ok("Bad &A!!-"));
+    }
 
     #[test]
     fn known_answers() {
@@ -177,6 +242,18 @@ mod tests {
         #[test]
         fn never_panics_on_wire_input(s in "[ -~]{0,40}") {
             let _ = decode(&s);
+        }
+
+        #[test]
+        fn lenient_decoding_is_total_and_agrees_with_strict(s in any::<String>()) {
+            let (name, why) = decode_lenient(&s);
+            if let Ok(strict) = decode(&s) {
+                prop_assert_eq!(name, strict);
+                prop_assert!(why.is_none());
+            } else {
+                prop_assert!(why.is_some());
+                prop_assert_eq!(decode(&encode(&name)), Ok(name.clone()));
+            }
         }
     }
 }
