@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use testkit::{BERTRAND, Dovecot, MailboxSpec, NATHALIE, fill, readback};
 
 /// The seed line of the BlueMind admin guide, host and ports pointed at the harness.
-fn seed_line(d: &Dovecot, dry: bool, just_folders: bool) -> Vec<String> {
+pub(crate) fn seed_line(d: &Dovecot, dry: bool, just_folders: bool) -> Vec<String> {
     let mut v: Vec<String> = [
         "imapsync",
         "--host1",
@@ -60,7 +60,7 @@ fn seed_line(d: &Dovecot, dry: bool, just_folders: bool) -> Vec<String> {
     v
 }
 
-fn offboard(d: &Dovecot, state: &std::path::Path, args: &[String]) -> Run {
+pub(crate) fn offboard(d: &Dovecot, state: &std::path::Path, args: &[String]) -> Run {
     let out = Command::cargo_bin("offboard")
         .unwrap()
         .args(args)
@@ -76,7 +76,7 @@ fn offboard(d: &Dovecot, state: &std::path::Path, args: &[String]) -> Run {
 }
 
 /// Bertrand's mailbox, a shared folder of Nathalie's he can read, and a public folder.
-fn scenario(d: &Dovecot, messages: usize) -> Vec<testkit::SeedMessage> {
+pub(crate) fn scenario(d: &Dovecot, messages: usize) -> Vec<testkit::SeedMessage> {
     let msgs = fill::fill(d.imap_port, BERTRAND.0, &MailboxSpec::leaver(11, messages)).unwrap();
     fill::fill(
         d.imap_port,
@@ -106,7 +106,7 @@ fn expected_folders(msgs: &[testkit::SeedMessage]) -> BTreeSet<String> {
 }
 
 /// The destination subtree equals the source folders, message for message.
-fn assert_copied(d: &Dovecot, msgs: &[testkit::SeedMessage]) {
+pub(crate) fn assert_copied(d: &Dovecot, msgs: &[testkit::SeedMessage]) {
     let src = readback::snapshot(d.imap_port, BERTRAND.0).unwrap();
     let dst = readback::snapshot(d.imap_port, NATHALIE.0).unwrap();
     for folder in expected_folders(msgs) {
@@ -204,11 +204,13 @@ fn seed_line_dry_run_changes_nothing_and_says_what_it_would_do() {
         let r = offboard(&d, state.path(), &seed_line(&d, true, just_folders));
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
         assert!(r.stdout.contains("dry run: nothing was changed"), "{}", r.stdout);
+        // Nothing is created in a dry run, and the output says so (issue 13).
         assert!(
-            r.stdout.contains("Nathalie/Projets/Client é (created)"),
+            r.stdout.contains("Nathalie/Projets/Client é (to create)") && !r.stdout.contains("(created)"),
             "{}",
             r.stdout
         );
+        assert!(r.stdout.contains("Folders to create"), "{}", r.stdout);
         if !just_folders {
             let n = expected_folders(&msgs)
                 .iter()

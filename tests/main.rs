@@ -3,8 +3,9 @@
 
 mod bluemind_client;
 mod cli;
+mod faults;
 mod harness;
 mod imap_session;
-mod imapsync_compat;
+pub(crate) mod imapsync_compat;
 mod support;
 mod workflow;

@@ -287,7 +287,10 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             );
         }
         for f in copy.folders.iter().filter(|f| f.dest_removed) {
-            println!("    folder {} was deleted or renamed by the successor: not made again", f.dest);
+            println!(
+                "    folder {} was deleted or renamed by the successor: not made again",
+                f.dest
+            );
         }
         if let Some(why) = &copy.aborted {
             println!("  Copy stopped: {why}");

@@ -4,8 +4,8 @@
 use super::error::ImapError;
 use super::session::Session;
 use crate::store::{
-    Body, FailureKind, FailureScope, FolderInfo, FolderNames, FolderStatus, MessageBytes, MessageMeta, NamespacePrefixes,
-    NewMessage, Store, StoreError, TreeOp, Uid,
+    Body, FailureKind, FailureScope, FolderInfo, FolderNames, FolderStatus, MessageBytes, MessageMeta,
+    NamespacePrefixes, NewMessage, Store, StoreError, TreeOp, Uid,
 };
 
 /// A body still inside async-imap's response buffer.

@@ -30,7 +30,8 @@ use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_fol
 use super::matching::{Delivered, Destination, Inputs, match_folder};
 use super::report::{FolderFailure, FolderFailureKind, FolderReport, MessageFailure, Reporter, SyncReport};
 use crate::store::{
-    FailureKind, FailureScope, FolderNames, FolderStatus, MessageMeta, NewMessage, Store, StoreError, TreeOp, Uid,
+    FailureKind, FailureScope, FolderNames, FolderStatus, MessageMeta, NewMessage, Store, StoreError, TreeOp,
+    Uid,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -94,7 +95,9 @@ pub enum SyncError {
     #[error("destination: {0}")]
     Destination(StoreError),
     /// The destination is over quota: nothing more can be copied.
-    #[error("the destination is over quota while copying {folder} ({server}); free space or raise the quota, then run again")]
+    #[error(
+        "the destination is over quota while copying {folder} ({server}); free space or raise the quota, then run again"
+    )]
     OverQuota {
         /// The folder being copied (UTF-8).
         folder: String,
@@ -417,7 +420,11 @@ async fn prepare<S: Store, D: Store>(
         // The destination's only matters where the journal has the pair in step.
         let in_step: Vec<usize> = queue
             .iter()
-            .filter(|q| q.dest_existed && j.in_step(&mappings[q.index].source, &mappings[q.index].dest).is_some())
+            .filter(|q| {
+                q.dest_existed
+                    && j.in_step(&mappings[q.index].source, &mappings[q.index].dest)
+                        .is_some()
+            })
             .map(|q| q.index)
             .collect();
         let dests: Vec<String> = in_step.iter().map(|i| mappings[*i].dest.clone()).collect();
@@ -525,7 +532,10 @@ async fn worker<S: Store, D: Store>(
                     }
                 }
                 if retry.is_none() {
-                    fr.error = Some(FolderFailure::new(FolderFailureKind::Connection, last.to_string()));
+                    fr.error = Some(FolderFailure::new(
+                        FolderFailureKind::Connection,
+                        last.to_string(),
+                    ));
                     shared.stop.set(true);
                     shared.fatal.borrow_mut().get_or_insert(last);
                 }
@@ -598,7 +608,11 @@ fn plan_tree(
     for name in with_parents(&m.dest_utf8, t.sep2, t.names) {
         if existing.contains(&name) {
             let op = TreeOp::Subscribe(name.clone());
-            if t.subscribe_existing && name == m.dest && !subscribed.contains(&name) && queued.insert(op.clone()) {
+            if t.subscribe_existing
+                && name == m.dest
+                && !subscribed.contains(&name)
+                && queued.insert(op.clone())
+            {
                 ops.push(op);
             }
             continue;
@@ -724,7 +738,9 @@ async fn copy_folder<S: Store, D: Store>(
     // The journal's deliveries of this folder incarnation into this destination folder.
     let (journal, lost) = {
         let j = shared.journal.borrow();
-        let records = j.as_ref().and_then(|s| s.copied_in(&m.source, status.uid_validity));
+        let records = j
+            .as_ref()
+            .and_then(|s| s.copied_in(&m.source, status.uid_validity));
         let delivered: HashMap<Uid, Delivered> = records
             .into_iter()
             .flat_map(|r| r.values())

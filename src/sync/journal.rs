@@ -112,7 +112,10 @@ pub enum JournalError {
 /// Creates `dir` and its missing parents with mode 0700, and makes `dir` itself 0700 if it
 /// existed with wider rights: everything under it names people and their folders.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let mode = std::fs::metadata(dir)?.permissions().mode();
     if mode & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -124,6 +127,7 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 fn open_private(path: &Path) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .create(true)
+        .truncate(false)
         .read(true)
         .write(true)
         .mode(0o600)
@@ -249,7 +253,11 @@ impl Journal {
                 }
             }
             Line::Folder(r) => {
-                if self.in_step.insert((r.folder.clone(), r.dest.clone()), r).is_some() {
+                if self
+                    .in_step
+                    .insert((r.folder.clone(), r.dest.clone()), r)
+                    .is_some()
+                {
                     self.dead += 1;
                 }
             }
@@ -383,7 +391,8 @@ impl Journal {
 
     /// Compacts when dead lines are many and at least half of the file.
     pub fn compact_if_worthwhile(&mut self) -> Result<(), JournalError> {
-        let live: usize = self.copied.values().map(HashMap::len).sum::<usize>() + self.in_step.len() + self.lost.len();
+        let live: usize =
+            self.copied.values().map(HashMap::len).sum::<usize>() + self.in_step.len() + self.lost.len();
         if self.dead >= COMPACT_MIN_DEAD && self.dead >= live {
             self.compact()?;
         }
@@ -514,7 +523,10 @@ mod tests {
         let m = s.copied_in("INBOX", 7).unwrap();
         assert_eq!(m.len(), 3, "{m:?}");
         assert_eq!(m[&4].dest_uid, 104);
-        assert!(s.copied_in("INBOX", 8).is_none(), "another UIDVALIDITY is another folder");
+        assert!(
+            s.copied_in("INBOX", 8).is_none(),
+            "another UIDVALIDITY is another folder"
+        );
         assert_eq!(s.delivered_to("N/INBOX"), 3);
     }
 
@@ -532,7 +544,10 @@ mod tests {
     fn a_second_run_on_the_same_pair_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _a = Journal::open(dir.path(), "p").unwrap();
-        assert!(matches!(Journal::open(dir.path(), "p"), Err(JournalError::Locked(_))));
+        assert!(matches!(
+            Journal::open(dir.path(), "p"),
+            Err(JournalError::Locked(_))
+        ));
     }
 
     #[test]

@@ -264,10 +264,7 @@ pub fn plan_folders(
             skipped = Some("left out by default".to_string());
         }
         // Strip the source prefix (never from INBOX), then the --subfolder1 root.
-        let mut rel = utf8
-            .strip_prefix(&display(&prefix1))
-            .unwrap_or(&utf8)
-            .to_string();
+        let mut rel = utf8.strip_prefix(&display(&prefix1)).unwrap_or(&utf8).to_string();
         if let Some(sub1) = &rules.source_subfolder {
             match rel.strip_prefix(sub1.as_str()) {
                 Some("") => rel = "INBOX".to_string(),
@@ -585,7 +582,13 @@ mod tests {
         let of = |wire: &str| m.iter().find(|f| f.source == wire).unwrap();
         assert_eq!(of("Bad &A!!-").dest_utf8, "N/Bad &A!!-");
         assert_eq!(of("Bad &A!!-").dest, "N/Bad &-A!!-");
-        assert!(of("Bad &A!!-").note.as_deref().unwrap().contains("not valid modified UTF-7"));
+        assert!(
+            of("Bad &A!!-")
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("not valid modified UTF-7")
+        );
         assert_eq!(of("R\u{e9}unions").dest, "N/R&AOk-unions");
         assert_eq!(of("&AGE-rchives").dest_utf8, "N/archives");
         assert!(of("INBOX").note.is_none());

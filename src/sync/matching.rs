@@ -261,7 +261,11 @@ mod tests {
             },
         ];
         for c in cases {
-            let journal: Vec<(Uid, Delivered)> = c.journal.iter().map(|(su, (dv, du))| (*su, d(*dv, *du))).collect();
+            let journal: Vec<(Uid, Delivered)> = c
+                .journal
+                .iter()
+                .map(|(su, (dv, du))| (*su, d(*dv, *du)))
+                .collect();
             let got = run(c.source, c.dest, &journal, c.keep_removals);
             let mut pairs = got.pairs.clone();
             pairs.sort();
@@ -320,9 +324,16 @@ mod tests {
             prop::collection::vec((0usize..12, 0u8..4, 0u32..14), 0..12),
         )
             .prop_map(|(skeys, dkeys, dest_exists, jentries)| {
-                let source: Vec<(Uid, u8)> = skeys.iter().enumerate().map(|(i, k)| (i as Uid + 1, *k)).collect();
-                let dest_msgs: Vec<(Uid, u8)> =
-                    dkeys.iter().enumerate().map(|(i, k)| (i as Uid + 1, *k)).collect();
+                let source: Vec<(Uid, u8)> = skeys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (i as Uid + 1, *k))
+                    .collect();
+                let dest_msgs: Vec<(Uid, u8)> = dkeys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (i as Uid + 1, *k))
+                    .collect();
                 let mut journal = HashMap::new();
                 for (s, kind, du) in jentries {
                     if s >= source.len() {
@@ -355,7 +366,13 @@ mod tests {
         }
         let dest: HashMap<Uid, u8> = w.dest.iter().flat_map(|(_, ms)| ms.iter().copied()).collect();
         let mut seen_src = HashSet::new();
-        for su in m.pairs.iter().map(|p| p.0).chain(m.todo.iter().copied()).chain(m.removed.iter().copied()) {
+        for su in m
+            .pairs
+            .iter()
+            .map(|p| p.0)
+            .chain(m.todo.iter().copied())
+            .chain(m.removed.iter().copied())
+        {
             if !seen_src.insert(su) {
                 return Err(format!("source UID {su} placed twice"));
             }
@@ -368,7 +385,10 @@ mod tests {
             let Some(dk) = dest.get(du) else {
                 return Err(format!("pair ({su}, {du}) names a missing copy"));
             };
-            let journalled = w.journal.get(su).is_some_and(|d| d.dest_uid == *du && d.dest_validity == 9);
+            let journalled = w
+                .journal
+                .get(su)
+                .is_some_and(|d| d.dest_uid == *du && d.dest_validity == 9);
             if key_of[su] != *dk && !journalled {
                 return Err(format!("pair ({su}, {du}) has neither the key nor the journal"));
             }

@@ -139,7 +139,7 @@ impl Pair {
         dst_switches: &Switches,
     ) -> Result<super::SyncReport, String> {
         self.run_opts(&options(), crash, src_switches, dst_switches)
-            .map_err(|(_, e)| e.to_string())
+            .map_err(|b| b.1.to_string())
     }
 
     /// One run with these options; a stopped run gives its report and error.
@@ -149,7 +149,7 @@ impl Pair {
         crash: Option<(usize, bool)>,
         src_switches: &Switches,
         dst_switches: &Switches,
-    ) -> Result<SyncReport, (SyncReport, SyncError)> {
+    ) -> Result<SyncReport, Box<(SyncReport, SyncError)>> {
         let mut workers: Vec<(MemoryStore, MemoryStore)> = (0..WORKERS)
             .map(|_| {
                 (
@@ -167,7 +167,7 @@ impl Pair {
             .build()
             .expect("runtime");
         rt.block_on(run(&mut workers, opts, Some(&mut state), &mut Silent))
-            .map_err(|a| (*a.report, a.error))
+            .map_err(|a| Box::new((*a.report, a.error)))
     }
 
     /// The destination holds exactly the source's messages, each once, with flags and dates,
@@ -431,9 +431,13 @@ fn connection_death_is_survived_by_reconnecting(source_side: bool) {
         };
         let r = p
             .run_opts(&reconnecting(), None, src, dst)
-            .unwrap_or_else(|(_, e)| panic!("{context}: the run stopped: {e}"));
+            .unwrap_or_else(|b| panic!("{context}: the run stopped: {}", b.1));
         p.assert_exact(&context);
-        assert!(r.failures().next().is_none(), "{context}: {:?}", r.failures().collect::<Vec<_>>());
+        assert!(
+            r.failures().next().is_none(),
+            "{context}: {:?}",
+            r.failures().collect::<Vec<_>>()
+        );
         assert!(r.folder_errors().next().is_none(), "{context}");
         let again = p.run(None, &healthy).unwrap_or_else(|e| panic!("{context}: {e}"));
         assert_eq!(again.copied(), 0, "{context}: the next run copied");
@@ -467,7 +471,7 @@ fn reconnection_attempts_are_bounded_and_the_report_is_kept() {
         no_reconnect: true,
         ..Default::default()
     };
-    let (report, error) = p
+    let (report, error) = *p
         .run_opts(&reconnecting(), None, &Switches::default(), &dead)
         .expect_err("a destination that cannot come back stops the run");
     assert!(matches!(error, SyncError::Destination(_)), "{error}");
@@ -546,8 +550,14 @@ fn what_the_successor_removed_stays_removed_unless_asked() {
     assert!(sent_report.dest_removed && sent_report.error.is_none());
     {
         let dst = p.dst.lock().expect("lock");
-        assert!(!dst.folders.contains_key(&sent), "a deleted folder is not made again");
-        assert!(!dst.subscribed.contains(&format!("{SUB}/Projets")), "unsubscribed stays so");
+        assert!(
+            !dst.folders.contains_key(&sent),
+            "a deleted folder is not made again"
+        );
+        assert!(
+            !dst.subscribed.contains(&format!("{SUB}/Projets")),
+            "unsubscribed stays so"
+        );
         assert_eq!(dst.folders[&inbox].messages.len(), 24);
     }
     // New mail in a folder she pruned still arrives.
@@ -593,7 +603,7 @@ fn over_quota_stops_the_folder_and_the_run_with_one_error() {
         quota_messages: Some(10),
         ..Default::default()
     };
-    let (report, error) = p
+    let (report, error) = *p
         .run_opts(&options(), None, &Switches::default(), &quota)
         .expect_err("over quota stops the run");
     assert!(matches!(error, SyncError::OverQuota { .. }), "{error}");
@@ -602,14 +612,20 @@ fn over_quota_stops_the_folder_and_the_run_with_one_error() {
     // One folder error, no refusal per message.
     let errors: Vec<_> = report.folder_errors().collect();
     assert!(!errors.is_empty());
-    assert!(
-        errors
-            .iter()
-            .any(|f| f.error.as_ref().is_some_and(|e| e.kind == FolderFailureKind::OverQuota))
+    assert!(errors.iter().any(|f| {
+        f.error
+            .as_ref()
+            .is_some_and(|e| e.kind == FolderFailureKind::OverQuota)
+    }));
+    assert_eq!(
+        report.failures().count(),
+        0,
+        "{:?}",
+        report.failures().collect::<Vec<_>>()
     );
-    assert_eq!(report.failures().count(), 0, "{:?}", report.failures().collect::<Vec<_>>());
     // Space freed: the next run finishes, without a duplicate.
-    p.run(None, &Switches::default()).expect("after the quota was raised");
+    p.run(None, &Switches::default())
+        .expect("after the quota was raised");
     p.assert_exact("after over quota");
 }
 

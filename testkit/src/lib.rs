@@ -8,6 +8,7 @@
 
 pub mod delay;
 pub mod dovecot;
+pub mod fault;
 pub mod fill;
 pub mod mutf7;
 pub mod readback;

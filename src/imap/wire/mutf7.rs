@@ -156,7 +156,10 @@ pub fn decode_lenient(wire: &str) -> (String, Option<Mutf7Error>) {
                 .ok()
                 .filter(|raw| raw.len() % 2 == 0)
                 .and_then(|raw| {
-                    let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                    let units: Vec<u16> = raw
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
                     String::from_utf16(&units).ok()
                 })
         };
@@ -168,7 +171,10 @@ pub fn decode_lenient(wire: &str) -> (String, Option<Mutf7Error>) {
     }
     out.push_str(rest);
     // Control characters make no sane folder name.
-    let out = out.chars().map(|c| if c.is_control() { '_' } else { c }).collect();
+    let out = out
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
     (out, Some(first))
 }
 
@@ -181,11 +187,11 @@ mod tests {
     fn lenient_decoding_gives_sane_names_and_says_why() {
         let table = [
             ("Dossiers partag&AOk-s", "Dossiers partagés", false),
-            ("Réunions", "Réunions", true),             // raw UTF-8 (legacy server)
-            ("&AGE-bc", "abc", true),                   // non-minimal shift
-            ("Bad &A!!-", "Bad &A!!-", true),           // undecodable shift kept as text
-            ("open &AOk", "open &AOk", true),           // unterminated
-            ("tab\tname", "tab_name", true),           // a raw control character
+            ("Réunions", "Réunions", true),   // raw UTF-8 (legacy server)
+            ("&AGE-bc", "abc", true),         // non-minimal shift
+            ("Bad &A!!-", "Bad &A!!-", true), // undecodable shift kept as text
+            ("open &AOk", "open &AOk", true), // unterminated
+            ("tab\tname", "tab_name", true),  // a raw control character
         ];
         for (wire, want, irregular) in table {
             let (got, why) = decode_lenient(wire);
