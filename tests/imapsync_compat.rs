@@ -397,7 +397,7 @@ fn usage_and_connection_errors_use_imapsync_exit_codes() {
 }
 
 /// Two servers: the source as usual, the destination refusing big messages or full.
-fn two_servers(dest: testkit::DovecotOptions) -> (Dovecot, Dovecot, tempfile::TempDir) {
+pub(crate) fn two_servers(dest: testkit::DovecotOptions) -> (Dovecot, Dovecot, tempfile::TempDir) {
     let a = Dovecot::start().unwrap();
     let b = Dovecot::start_with(dest).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -410,7 +410,7 @@ fn two_servers(dest: testkit::DovecotOptions) -> (Dovecot, Dovecot, tempfile::Te
     (a, b, dir)
 }
 
-fn cross_line(a: &Dovecot, b: &Dovecot, dir: &tempfile::TempDir) -> Vec<String> {
+pub(crate) fn cross_line(a: &Dovecot, b: &Dovecot, dir: &tempfile::TempDir) -> Vec<String> {
     for (name, pw) in [("p1", BERTRAND.1), ("p2", NATHALIE.1)] {
         std::fs::write(dir.path().join(name), pw).unwrap();
     }

@@ -5,6 +5,7 @@ mod bluemind_client;
 mod cli;
 mod faults;
 mod harness;
+mod hostile;
 mod imap_session;
 pub(crate) mod imapsync_compat;
 mod support;

@@ -384,7 +384,7 @@ impl Session {
         Ok(names
             .iter()
             .map(|n| ListedMailbox {
-                name: n.name().to_string(),
+                name: super::wire::quote::unescape(n.name()).into_owned(),
                 delimiter: n.delimiter().and_then(|d| d.chars().next()),
                 attributes: n
                     .attributes()
@@ -422,7 +422,7 @@ impl Session {
         Ok(names
             .map_err(|e| self.command_error("LSUB", e))?
             .iter()
-            .map(|n| n.name().to_string())
+            .map(|n| super::wire::quote::unescape(n.name()).into_owned())
             .collect())
     }
 
@@ -464,18 +464,13 @@ impl Session {
     }
 
     /// STATUS without selecting: `(UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ)`; the last
-    /// only with CONDSTORE.
+    /// only with CONDSTORE. Through our own reader: async-imap's compares the name in the
+    /// answer with the one asked, escapes included, and answers zeros for a name with `"` or
+    /// `\` in it.
     pub async fn status(&mut self, wire_name: &str) -> Result<FolderState, ImapError> {
-        let timeout = self.endpoint.timeouts.io;
-        let endpoint = self.endpoint.clone();
-        let items = if self.has_capability("CONDSTORE") {
-            "(UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)"
-        } else {
-            "(UIDVALIDITY UIDNEXT MESSAGES)"
-        };
-        // async-imap quotes the name itself.
-        let mb = deadline(&endpoint, "STATUS", timeout, self.inner.status(wire_name, items)).await?;
-        Ok((mb.uid_validity, mb.uid_next, mb.exists, mb.highest_modseq))
+        let mut out = self.status_many(&[wire_name]).await?;
+        out.pop()
+            .unwrap_or_else(|| Err(self.protocol("STATUS", "no answer".into())))
     }
 
     /// SELECT (read-write): `(UIDVALIDITY, UIDNEXT, EXISTS)`.

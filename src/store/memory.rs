@@ -136,6 +136,9 @@ pub struct Switches {
     pub quota_messages: Option<usize>,
     /// Refuse partial FETCH (`BODY.PEEK[]<o.l>`), as some servers do.
     pub no_partial_fetch: bool,
+    /// This folder is deleted (by "another session") just before it is opened: a folder that
+    /// vanishes between LIST and EXAMINE.
+    pub vanish_on_examine: Option<String>,
     /// A connection cannot be opened again after it died (`reconnect` fails).
     pub no_reconnect: bool,
 }
@@ -382,6 +385,9 @@ impl Store for MemoryStore {
     }
 
     async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        if self.switches.vanish_on_examine.as_deref() == Some(name) {
+            self.account().folders.remove(name);
+        }
         self.open(name)
     }
 

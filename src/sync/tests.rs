@@ -654,3 +654,26 @@ fn a_dry_run_changes_nothing_and_plans_what_a_run_does() {
     let r = p.run(None, &Switches::default()).expect("run");
     assert_eq!(r.copied(), plan.copied());
 }
+
+#[test]
+fn a_source_folder_deleted_mid_run_is_a_folder_error_and_the_rest_is_copied() {
+    let p = Pair::new();
+    let vanish = Switches {
+        vanish_on_examine: Some("Sent".into()),
+        ..Default::default()
+    };
+    let r = p
+        .run_with(None, &vanish, &Switches::default())
+        .expect("the run goes on");
+    let sent = r.folders.iter().find(|f| f.source == "Sent").expect("Sent");
+    assert_eq!(
+        sent.error.as_ref().map(|e| e.kind),
+        Some(FolderFailureKind::Select)
+    );
+    assert_eq!(r.folder_errors().count(), 1);
+    let dst = p.dst.lock().expect("lock");
+    let src = p.src.lock().expect("lock");
+    for f in ["INBOX", "Projets", "Projets/R&AOk-unions"] {
+        assert_eq!(dst.contents(&format!("{SUB}/{f}")), src.contents(f), "{f}");
+    }
+}

@@ -24,9 +24,42 @@ pub fn quoted(s: &str) -> Result<String, Unquotable> {
     Ok(out)
 }
 
+/// A quoted string's content with its escapes (`\\`, `\"`) undone. imap-proto hands LIST
+/// and LSUB names over with the escapes still in (`say \"hi\"`), and the name sent back in
+/// EXAMINE must be the mailbox's real one. A backslash before any other character is kept
+/// (it cannot come from a quoted string's escape).
+pub fn unescape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\\') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(&next) = chars.peek()
+            && (next == '\\' || next == '"')
+        {
+            out.push(next);
+            chars.next();
+            continue;
+        }
+        out.push(c);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unescape_undoes_quoting() {
+        for s in ["plain", "say \"hi\"", "back\\slash", "a\\\"b", "trailing\\"] {
+            let q = quoted(s).unwrap();
+            assert_eq!(unescape(&q[1..q.len() - 1]), s);
+        }
+        assert_eq!(unescape("keep \\x"), "keep \\x");
+    }
 
     #[test]
     fn quotes_and_escapes() {
