@@ -13,11 +13,14 @@
 //! - [`imap`]: the protocol — transports (plain, STARTTLS, implicit TLS, all with timeouts),
 //!   login, CAPABILITY, NAMESPACE, LIST, EXAMINE, FETCH, APPEND — the pure wire parsers (mUTF-7,
 //!   NAMESPACE), and `Store` for an IMAP session.
-//!
-//! Still to come: `workflow` (the offboarding steps) over the `bluemind-api` crate.
+//! - [`workflow`]: the offboarding steps over the `bluemind-api` crate, each planned before
+//!   it is applied.
+//! - [`fuzzing`]: entry points of the fuzz targets (`fuzz/`), also run by a property test.
 
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod imap;
 pub mod store;
 pub mod sync;

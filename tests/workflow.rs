@@ -648,3 +648,64 @@ fn on_a_terminal_the_plan_is_confirmed_before_anything_changes() {
     assert_handed_over(&sb);
     no_run_keys_left(&sb);
 }
+
+/// Issue 10: what the successor deleted after the hand-over (messages, a whole folder) is not
+/// brought back by a re-run, and is reported; `--recopy-removed` brings it back.
+#[test]
+fn what_the_successor_removed_is_not_resurrected_unless_asked() {
+    let sb = Sandbox::start(60, Default::default()).unwrap();
+    assert_eq!(offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]).code, 0);
+    let dst = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    // A leaf folder of the copy, and the copied INBOX.
+    let prefix = format!("{FOLDER}/");
+    let leaf = dst
+        .folders
+        .iter()
+        .filter(|(k, f)| k.starts_with(&prefix) && !k.ends_with("/INBOX") && !f.messages.is_empty())
+        .map(|(k, f)| (k.clone(), f.messages.len()))
+        .find(|(k, _)| !dst.folders.keys().any(|o| o.starts_with(&format!("{k}/"))))
+        .expect("a leaf folder with mail");
+    let inbox = format!("{FOLDER}/INBOX");
+    let mut n = Conn::login(sb.dovecot.imap_port, NATHALIE.0, NATHALIE.1).unwrap();
+    let enc = |s: &str| testkit::wire::quote(&testkit::mutf7::encode(s));
+    n.command(&format!("SELECT {}", enc(&inbox))).unwrap();
+    n.command("STORE 1:2 +FLAGS (\\Deleted)").unwrap();
+    n.command("EXPUNGE").unwrap();
+    n.command("UNSELECT").unwrap();
+    n.command(&format!("DELETE {}", enc(&leaf.0))).unwrap();
+    n.logout();
+    let before = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0)
+        .unwrap()
+        .total();
+
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc = json(&r);
+    assert_eq!(copied_in_report(&doc), 0);
+    let removed: u64 = doc["copy"]["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["removed_by_successor"].as_u64().unwrap())
+        .sum();
+    assert_eq!(removed, 2 + leaf.1 as u64);
+    let after = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    assert!(after.folder(&leaf.0).is_none(), "{} made again", leaf.0);
+    assert_eq!(after.total(), before);
+    let human = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]);
+    assert!(
+        human
+            .stdout
+            .contains(&format!("Removed by the successor since: {removed} messages")),
+        "{}",
+        human.stdout
+    );
+
+    let r = offboard(
+        &sb,
+        &["bertrand", "--to", "nathalie", "--yes", "--recopy-removed"],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_handed_over(&sb);
+    no_run_keys_left(&sb);
+}

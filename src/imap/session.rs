@@ -10,7 +10,7 @@ use super::error::ImapError;
 use super::transport::{Endpoint, Io, Security};
 use super::wire::namespace::{self, Namespaces};
 use super::wire::quote::quoted;
-use async_imap::imap_proto::{MailboxDatum, Response, Status, StatusAttribute};
+use async_imap::imap_proto::{Response, Status};
 use futures::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeSet;
@@ -82,8 +82,8 @@ impl async_imap::Authenticator for PlainAuth<'_> {
     }
 }
 
-/// `(UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ)` of a mailbox, as the server said.
-pub type FolderState = (Option<u32>, Option<u32>, u32, Option<u64>);
+pub use super::wire::pipeline::FolderState;
+use super::wire::pipeline::{Completions, appended_uids, refusal_words};
 
 /// One message's APPEND outcome: `(UIDVALIDITY, UID)` when the server has UIDPLUS.
 pub type Appended = Result<Option<(u32, u32)>, ImapError>;
@@ -927,17 +927,6 @@ async fn write_literal(io: &mut Io, body: &[u8]) -> std::io::Result<()> {
     io.flush().await
 }
 
-/// The server's words for a refused APPEND. Codes imap-proto does not know (`[OVERQUOTA]`,
-/// `[TOOBIG]`, `[LIMIT]`) stay at the front of the text, where the engine classifies them.
-fn refusal_words(outcome: &async_imap::imap_proto::Outcome<'_>) -> String {
-    let code = outcome
-        .code
-        .as_ref()
-        .map(|c| format!("[{c:?}] "))
-        .unwrap_or_default();
-    format!("{code}{}", outcome.information.as_deref().unwrap_or("").trim())
-}
-
 /// Commands in flight at once in [`Session::pipeline`]: their answers (a line or two each)
 /// stay far below what socket buffers hold, so the server never blocks on a client that is
 /// still writing.
@@ -945,21 +934,6 @@ const PIPELINE_WINDOW: usize = 64;
 
 /// One pipelined command's outcome, with the STATUS data that came before its completion.
 type Piped = (Result<(), ImapError>, Option<FolderState>);
-
-/// `(UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ)` of a STATUS response.
-fn folder_state_of(attrs: &[StatusAttribute]) -> FolderState {
-    let mut state: FolderState = (None, None, 0, None);
-    for a in attrs {
-        match a {
-            StatusAttribute::UidValidity(v) => state.0 = Some(*v),
-            StatusAttribute::UidNext(v) => state.1 = Some(*v),
-            StatusAttribute::Messages(v) => state.2 = *v,
-            StatusAttribute::HighestModSeq(v) => state.3 = Some(*v),
-            _ => {}
-        }
-    }
-    state
-}
 
 /// Runs one command's exchange under the I/O timeout, mapping async-imap's errors to ours.
 async fn deadline<T>(
@@ -1022,31 +996,14 @@ async fn completions<T>(
     tags: &[async_imap::imap_proto::RequestId],
     mut f: impl FnMut(&Status, &async_imap::imap_proto::Outcome<'_>, Option<FolderState>) -> T,
 ) -> Result<Vec<T>, async_imap::error::Error> {
-    let mut done: Vec<Option<T>> = (0..tags.len()).map(|_| None).collect();
-    let mut status_data = None;
-    let mut left = tags.len();
-    while left > 0 {
+    let mut pending = Completions::new(tags.to_vec());
+    while !pending.is_complete() {
         let Some(resp) = inner.read_response().await? else {
             return Err(async_imap::error::Error::ConnectionLost);
         };
-        match resp.parsed() {
-            Response::MailboxData(MailboxDatum::Status { status, .. }) => {
-                status_data = Some(folder_state_of(status));
-            }
-            Response::Done { tag, status, outcome } => {
-                let Some(i) = tags.iter().position(|t| t == tag) else {
-                    continue;
-                };
-                if done[i].is_some() {
-                    continue;
-                }
-                left -= 1;
-                done[i] = Some(f(status, outcome, status_data.take()));
-            }
-            _ => {}
-        }
+        pending.on_response(resp.parsed(), &mut f);
     }
-    Ok(done.into_iter().flatten().collect())
+    Ok(pending.finish())
 }
 
 /// Reads responses until the tagged completion of `tag`, and maps it with `f`.
@@ -1069,22 +1026,6 @@ async fn completion<T>(
             return Ok(f(status, outcome));
         }
     }
-}
-
-/// The `(UIDVALIDITY, UID)`s of an `[APPENDUID v set]` response code (RFC 4315), in order.
-fn appended_uids(outcome: &async_imap::imap_proto::Outcome<'_>) -> Vec<(u32, u32)> {
-    use async_imap::imap_proto::ResponseCode;
-    use async_imap::imap_proto::rfc4315::UidSetMember;
-    let mut out = Vec::new();
-    if let Some(ResponseCode::AppendUid(validity, set)) = &outcome.code {
-        for m in set {
-            match m {
-                UidSetMember::Uid(u) => out.push((*validity, *u)),
-                UidSetMember::UidRange(r) => out.extend(r.clone().map(|u| (*validity, u))),
-            }
-        }
-    }
-    out
 }
 
 /// CAPABILITY before login, to choose the mechanism. async-imap's Client has no

@@ -3,4 +3,5 @@
 
 pub mod mutf7;
 pub mod namespace;
+pub mod pipeline;
 pub mod quote;

@@ -148,7 +148,12 @@ impl<'a> Parser<'a> {
 pub fn parse(line: &str) -> Result<Namespaces, NamespaceError> {
     let body = line.trim_end_matches(['\r', '\n']);
     let body = body.strip_prefix("* ").unwrap_or(body);
-    let body = if body.len() >= 9 && body[..9].eq_ignore_ascii_case("NAMESPACE") {
+    // Bytes, not chars: a non-ASCII byte in the first nine must not split a character.
+    let body = if body
+        .as_bytes()
+        .get(..9)
+        .is_some_and(|b| b.eq_ignore_ascii_case(b"NAMESPACE"))
+    {
         &body[9..]
     } else {
         body
@@ -173,6 +178,13 @@ pub fn parse(line: &str) -> Result<Namespaces, NamespaceError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn non_ascii_where_the_keyword_goes_is_an_error_not_a_panic() {
+        // Found by the fuzz property test: the keyword check sliced inside a character.
+        assert!(super::parse("* NAMESP\u{e9}CE ((\"\" \"/\")) NIL NIL").is_err());
+        assert!(super::parse("\u{fffd}wE").is_err());
+    }
+
     use super::*;
 
     fn ns(prefix: &str, d: Option<char>) -> Namespace {
