@@ -160,3 +160,27 @@ fn a_connection_cut_after_n_bytes_is_survived() {
         "cut after 40,000 bytes",
     );
 }
+
+/// Issue 10: another session changing flags makes the server send unsolicited FETCH
+/// responses (with a UID) in the middle of the metadata FETCH. They must not become phantom
+/// messages (a second copy, or a false "vanished" failure).
+#[test]
+fn unsolicited_fetch_responses_during_the_metadata_fetch_add_no_phantom_message() {
+    let d = Dovecot::start().unwrap();
+    let msgs = scenario(&d, 60);
+    let proxy = FaultProxy::start(
+        d.imap_port,
+        Fault::InjectBefore {
+            direction: Direction::ToClient,
+            pattern: b"* 1 FETCH (UID 1 FLAGS".to_vec(),
+            bytes: b"* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n* 3 FETCH (UID 3 FLAGS ())\r\n".to_vec(),
+        },
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let r = offboard(&d, state.path(), &line_through(&d, Side::Source, &proxy));
+    assert!(proxy.fired(), "nothing injected:\n{}", r.stdout);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("vanished"), "{}", r.stdout);
+    assert_copied(&d, &msgs);
+}

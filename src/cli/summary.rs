@@ -248,3 +248,46 @@ pub fn exit_for(r: &SyncReport) -> Exit {
         .unwrap_or(Exit::WithErrors.code());
     Exit::from_code(code).unwrap_or(Exit::WithErrors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::report::FolderFailure;
+
+    fn with_folder_errors(kinds: &[FolderFailureKind]) -> SyncReport {
+        SyncReport {
+            folders: kinds
+                .iter()
+                .map(|k| FolderReport {
+                    error: Some(FolderFailure::new(*k, "x")),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn folder_failures_have_the_exit_codes_the_readme_gives() {
+        let table = [
+            (FolderFailureKind::Create, 116),
+            (FolderFailureKind::Select, 117),
+            (FolderFailureKind::Fetch, 115),
+            (FolderFailureKind::Append, 114),
+            (FolderFailureKind::OverQuota, 113),
+            (FolderFailureKind::CountCheck, 111),
+            (FolderFailureKind::Connection, 111),
+        ];
+        for (kind, code) in table {
+            assert_eq!(exit_for(&with_folder_errors(&[kind])).code(), code, "{kind:?}");
+        }
+        assert_eq!(exit_for(&with_folder_errors(&[])), Exit::Ok);
+        // The most frequent class wins, as in imapsync.
+        let mixed = with_folder_errors(&[
+            FolderFailureKind::Select,
+            FolderFailureKind::Create,
+            FolderFailureKind::Create,
+        ]);
+        assert_eq!(exit_for(&mixed).code(), 116);
+    }
+}

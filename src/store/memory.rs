@@ -139,6 +139,9 @@ pub struct Switches {
     /// This folder is deleted (by "another session") just before it is opened: a folder that
     /// vanishes between LIST and EXAMINE.
     pub vanish_on_examine: Option<String>,
+    /// Answer BAD to a metadata FETCH on an empty folder (`1:*` matches nothing), and to
+    /// STATUS on the selected folder, as some servers do: the engine must send neither.
+    pub strict: bool,
     /// A connection cannot be opened again after it died (`reconnect` fails).
     pub no_reconnect: bool,
 }
@@ -393,6 +396,13 @@ impl Store for MemoryStore {
 
     async fn status(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
         self.op()?;
+        if self.switches.strict && self.selected.as_deref() == Some(name) {
+            return Err(StoreError::new(
+                FailureScope::Folder,
+                FailureKind::Select,
+                "BAD STATUS on the selected mailbox (test switch)",
+            ));
+        }
         self.status_of(name)
     }
 
@@ -418,6 +428,13 @@ impl Store for MemoryStore {
         self.op()?;
         let folder = self.selected_folder()?;
         let a = self.account();
+        if self.switches.strict && a.folders.get(&folder).is_none_or(|f| f.messages.is_empty()) {
+            return Err(StoreError::new(
+                FailureScope::Folder,
+                FailureKind::Fetch,
+                "BAD UID FETCH 1:* on an empty mailbox (test switch)",
+            ));
+        }
         Ok(a.folders
             .get(&folder)
             .map(|f| {

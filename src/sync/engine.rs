@@ -806,7 +806,14 @@ async fn copy_folder<S: Store, D: Store>(
     // server that acknowledged an APPEND without keeping the message is caught here, and the
     // next run copies what is missing (the journal is told, so those are not taken for the
     // successor's removals).
-    let d = dst.status(&m.dest).await.map_err(|e| side(e, false))?;
+    // STATUS is not for the selected mailbox (RFC 3501 §6.3.10): where this connection has
+    // the destination open, open it again instead.
+    let d = if dest.is_some() {
+        dst.examine(&m.dest).await
+    } else {
+        dst.status(&m.dest).await
+    };
+    let d = d.map_err(|e| side(e, false))?;
     let expected = dest_before + (fr.copied - copied_before);
     fr.dest_messages = Some(u64::from(d.exists));
     fr.verified = u64::from(d.exists) >= expected;

@@ -677,3 +677,29 @@ fn a_source_folder_deleted_mid_run_is_a_folder_error_and_the_rest_is_copied() {
         assert_eq!(dst.contents(&format!("{SUB}/{f}")), src.contents(f), "{f}");
     }
 }
+
+#[test]
+fn no_fetch_on_an_empty_folder_and_no_status_on_the_selected_one() {
+    let p = Pair::new();
+    p.src.lock().expect("lock").create("Empty", &[]);
+    let strict = Switches {
+        strict: true,
+        ..Default::default()
+    };
+    for n in 0..3 {
+        // New mail makes the later runs open the destination folder, copy, and count again.
+        p.src.lock().expect("lock").add(
+            "INBOX",
+            &[],
+            "07-Jul-2024 08:00:00 +0200",
+            &message(700 + n, true, 3),
+        );
+        let r = p.run_with(None, &strict, &strict).expect("run");
+        assert!(
+            r.folder_errors().next().is_none(),
+            "{:?}",
+            r.folder_errors().map(|f| &f.error).collect::<Vec<_>>()
+        );
+        p.assert_exact("strict server");
+    }
+}

@@ -150,7 +150,8 @@ impl OffboardReport {
     /// Writes the report as the run's journal: `<state>/runs/<run-id>.json`, mode 0600.
     pub fn write_journal(&self, state_dir: &Path) -> Result<PathBuf, String> {
         let dir = state_dir.join("runs");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        crate::sync::journal::create_private_dir(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = dir.join(format!("{}.json", self.run_id));
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
         write_private(&path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

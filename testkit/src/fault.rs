@@ -43,6 +43,16 @@ pub enum Fault {
         /// Bytes forwarded from the pattern's start before the cut.
         then: usize,
     },
+    /// Insert `bytes` just before `pattern` the first time it goes this way: a server's
+    /// unsolicited response in the middle of an answer.
+    InjectBefore {
+        /// Which way is watched.
+        direction: Direction,
+        /// Where to insert.
+        pattern: Vec<u8>,
+        /// What to insert.
+        bytes: Vec<u8>,
+    },
     /// Stop forwarding either way when `pattern` goes this way (after `then` bytes), as a
     /// server that hangs: nothing moves until the client gives up or `stall_for` passes.
     StallAt {
@@ -62,7 +72,8 @@ impl Fault {
         match self {
             Fault::CutAfter { direction, .. }
             | Fault::CutAt { direction, .. }
-            | Fault::StallAt { direction, .. } => *direction,
+            | Fault::StallAt { direction, .. }
+            | Fault::InjectBefore { direction, .. } => *direction,
         }
     }
 }
@@ -197,6 +208,18 @@ fn pump(mut from: TcpStream, mut to: TcpStream, dir: Direction, pair: &Pair, sha
                 countdown = None;
             }
         }
+        if let (Fault::InjectBefore { bytes, .. }, Some(at)) = (&shared.fault, countdown.take()) {
+            let at = at.min(n);
+            let mut spliced = chunk[..at].to_vec();
+            spliced.extend_from_slice(bytes);
+            spliced.extend_from_slice(&chunk[at..]);
+            if to.write_all(&spliced).is_err() {
+                break;
+            }
+            sent += n as u64;
+            tail.clear();
+            continue;
+        }
         match countdown {
             Some(left) if left < n => {
                 let _ = to.write_all(&chunk[..left]);
@@ -225,6 +248,12 @@ fn trigger(fault: &Fault, tail: &[u8], chunk: &[u8], sent: u64) -> Option<usize>
         Fault::CutAfter { bytes, .. } => {
             let left = bytes.saturating_sub(sent);
             (left < chunk.len() as u64).then_some(left as usize)
+        }
+        Fault::InjectBefore { pattern, .. } => {
+            let at = chunk
+                .windows(pattern.len())
+                .position(|w| w == pattern.as_slice())?;
+            Some(at)
         }
         Fault::CutAt { pattern, then, .. } | Fault::StallAt { pattern, then, .. } => {
             let mut window = tail.to_vec();
