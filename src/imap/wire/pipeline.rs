@@ -114,9 +114,13 @@ pub fn refusal_words(outcome: &Outcome<'_>) -> String {
     format!("{code}{}", outcome.information.as_deref().unwrap_or("").trim())
 }
 
+/// One replayed completion: OK or not, the first APPENDUID, the server's words, the STATUS
+/// data before it.
+pub type Replayed = (bool, Option<(u32, u32)>, String, Option<FolderState>);
+
 /// Feeds a byte stream of server responses to the bookkeeping, as the session does: for
 /// tests and fuzzing. Returns the outcomes of the tags `A1`…`An` it saw complete.
-pub fn replay(mut bytes: &[u8], n: usize) -> Vec<(bool, Option<(u32, u32)>, String, Option<FolderState>)> {
+pub fn replay(mut bytes: &[u8], n: usize) -> Vec<Replayed> {
     let tags = (1..=n).map(|i| RequestId(format!("A{i}"))).collect();
     let mut c = Completions::new(tags);
     let mut map = |status: &Status, outcome: &Outcome<'_>, data: Option<FolderState>| {
