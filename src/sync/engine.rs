@@ -674,13 +674,7 @@ async fn copy_folder<S: Store, D: Store>(
             Some(s2) => s2,
             None => dst.status(&m.dest).await.map_err(|e| side(e, false))?,
         };
-        let triple = |s: &FolderStatus| (s.uid_validity, s.uid_next.unwrap_or(0), s.exists);
-        let flags_unchanged = !opts.resync_flags
-            || (s1.highest_modseq.is_some()
-                && s1.highest_modseq == rec.source_modseq
-                && s2.highest_modseq.is_some()
-                && s2.highest_modseq == rec.destination_modseq);
-        if triple(s1) == rec.source && triple(&s2) == rec.destination && flags_unchanged {
+        if unchanged_since(&rec, s1, &s2, opts.resync_flags) {
             fr.found = u64::from(s1.exists);
             fr.already = u64::from(s1.exists);
             fr.unchanged = true;
@@ -735,30 +729,7 @@ async fn copy_folder<S: Store, D: Store>(
     let keys = keys_of(src, &metas).await.map_err(|e| side(e, true))?;
     let source_keyed: Vec<(Uid, String)> = metas.iter().map(|m| m.uid).zip(keys).collect();
 
-    // The journal's deliveries of this folder incarnation into this destination folder.
-    let (journal, lost) = {
-        let j = shared.journal.borrow();
-        let records = j
-            .as_ref()
-            .and_then(|s| s.copied_in(&m.source, status.uid_validity));
-        let delivered: HashMap<Uid, Delivered> = records
-            .into_iter()
-            .flat_map(|r| r.values())
-            .filter(|r| r.dest_folder == m.dest)
-            .map(|r| {
-                let d = Delivered {
-                    dest_validity: r.dest_validity,
-                    dest_uid: r.dest_uid,
-                };
-                (r.source_uid, d)
-            })
-            .collect();
-        let lost = match (j.as_ref(), dest) {
-            (Some(s), Some(dv)) => s.lost_appends(&m.dest, dv),
-            _ => false,
-        };
-        (delivered, lost)
-    };
+    let (journal, lost) = deliveries(shared.journal.borrow().as_deref(), m, status.uid_validity, dest);
     let plan = match_folder(Inputs {
         source: &source_keyed,
         dest: dest.map(|validity| Destination {
@@ -802,23 +773,58 @@ async fn copy_folder<S: Store, D: Store>(
         j.sync().map_err(|e| Stop::Run(e.into()))?;
     }
 
-    // Read the count back: the destination must hold what it held plus what was copied. A
-    // server that acknowledged an APPEND without keeping the message is caught here, and the
-    // next run copies what is missing (the journal is told, so those are not taken for the
-    // successor's removals).
+    let attempt = Attempt {
+        dest_before,
+        copied_before,
+        source_before: before,
+        dest_open: dest.is_some(),
+        complete: plan.removed.is_empty(),
+    };
+    check_and_record(dst, m, attempt, shared, fr).await
+}
+
+/// What one attempt at a folder knew before copying, for the check after it.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    /// Messages in the destination folder before the copy.
+    dest_before: u64,
+    /// `fr.copied` before this attempt (earlier attempts after a reconnection).
+    copied_before: u64,
+    /// The source's status read before anything else, on a journalled run.
+    source_before: Option<FolderStatus>,
+    /// This connection has the destination folder open (EXAMINE again, not STATUS).
+    dest_open: bool,
+    /// Nothing was left out on purpose (removals): the pair may be recorded as in step.
+    complete: bool,
+}
+
+/// Reads the count back: the destination must hold what it held plus what was copied. A
+/// server that acknowledged an APPEND without keeping the message is caught here, and the
+/// next run copies what is missing (the journal is told, so those are not taken for the
+/// successor's removals). A folder that checks out is recorded as in step, so the next run
+/// can skip it.
+async fn check_and_record<D: Store>(
+    dst: &mut D,
+    m: &FolderMapping,
+    a: Attempt,
+    shared: &Shared<'_>,
+    fr: &mut FolderReport,
+) -> Result<(), Stop> {
     // STATUS is not for the selected mailbox (RFC 3501 §6.3.10): where this connection has
     // the destination open, open it again instead.
-    let d = if dest.is_some() {
+    let d = if a.dest_open {
         dst.examine(&m.dest).await
     } else {
         dst.status(&m.dest).await
     };
     let d = d.map_err(|e| side(e, false))?;
-    let expected = dest_before + (fr.copied - copied_before);
+    let expected = a.dest_before + (fr.copied - a.copied_before);
     fr.dest_messages = Some(u64::from(d.exists));
     fr.verified = u64::from(d.exists) >= expected;
+    let mut journal = shared.journal.borrow_mut();
+    let journal = journal.as_deref_mut();
     if !fr.verified {
-        if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
+        if let Some(j) = journal {
             j.record_lost(&m.dest, d.uid_validity)
                 .and_then(|()| j.sync())
                 .map_err(|e| Stop::Run(e.into()))?;
@@ -831,14 +837,13 @@ async fn copy_folder<S: Store, D: Store>(
                 m.dest_utf8, d.exists
             ),
         ));
+        return Ok(());
     }
-
-    // In step now: remember both statuses so the next run can skip this folder. Not when
-    // something was left out (failures, removals): the next run must look at it again.
-    if let Some(s1) = before.filter(|_| fr.failed.is_empty() && fr.verified && plan.removed.is_empty())
+    // Not when something was left out (failures, removals): the next run must look again.
+    if let Some(s1) = a.source_before.filter(|_| fr.failed.is_empty() && a.complete)
         && let Some(next) = s1.uid_next
         && let Some(dnext) = d.uid_next
-        && let Some(s) = shared.journal.borrow_mut().as_deref_mut()
+        && let Some(j) = journal
     {
         let rec = FolderRecord {
             folder: m.source.clone(),
@@ -848,9 +853,50 @@ async fn copy_folder<S: Store, D: Store>(
             source_modseq: s1.highest_modseq,
             destination_modseq: d.highest_modseq,
         };
-        s.record_in_step(rec).map_err(|e| Stop::Run(e.into()))?;
+        j.record_in_step(rec).map_err(|e| Stop::Run(e.into()))?;
     }
     Ok(())
+}
+
+/// Both sides as when they were last in step: UIDVALIDITY, UIDNEXT and MESSAGES unchanged,
+/// and with `--resyncflags` also HIGHESTMODSEQ (CONDSTORE), which moves with any flag change.
+fn unchanged_since(rec: &FolderRecord, s1: &FolderStatus, s2: &FolderStatus, resync_flags: bool) -> bool {
+    let triple = |s: &FolderStatus| (s.uid_validity, s.uid_next.unwrap_or(0), s.exists);
+    let flags_unchanged = !resync_flags
+        || (s1.highest_modseq.is_some()
+            && s1.highest_modseq == rec.source_modseq
+            && s2.highest_modseq.is_some()
+            && s2.highest_modseq == rec.destination_modseq);
+    triple(s1) == rec.source && triple(s2) == rec.destination && flags_unchanged
+}
+
+/// The journal's deliveries of this source folder incarnation into this destination folder,
+/// and whether that destination incarnation (`dest`: its UIDVALIDITY when it exists) lost
+/// acknowledged appends.
+fn deliveries(
+    journal: Option<&Journal>,
+    m: &FolderMapping,
+    source_validity: u32,
+    dest: Option<u32>,
+) -> (HashMap<Uid, Delivered>, bool) {
+    let Some(j) = journal else {
+        return (HashMap::new(), false);
+    };
+    let delivered = j
+        .copied_in(&m.source, source_validity)
+        .into_iter()
+        .flat_map(|r| r.values())
+        .filter(|r| r.dest_folder == m.dest)
+        .map(|r| {
+            let d = Delivered {
+                dest_validity: r.dest_validity,
+                dest_uid: r.dest_uid,
+            };
+            (r.source_uid, d)
+        })
+        .collect();
+    let lost = dest.is_some_and(|dv| j.lost_appends(&m.dest, dv));
+    (delivered, lost)
 }
 
 /// At most this many messages per FETCH and per APPEND command.

@@ -249,6 +249,19 @@ fn resume_after_a_crash_at_every_journal_write_copies_each_message_once() {
     }
 }
 
+/// (source, destination) switches: one side's connections die at their k-th operation.
+fn dying_at(k: usize, source_side: bool) -> (Switches, Switches) {
+    let dying = Switches {
+        fail_at_op: Some(k),
+        ..Default::default()
+    };
+    if source_side {
+        (dying, Switches::default())
+    } else {
+        (Switches::default(), dying)
+    }
+}
+
 /// Kills one side's connections at their k-th operation, for every k until a run no longer
 /// reaches it; each time a resumed run must end exact and leave the source as it was.
 fn resume_after_connection_death_at_every_operation(source_side: bool) {
@@ -256,16 +269,8 @@ fn resume_after_connection_death_at_every_operation(source_side: bool) {
     for k in 1.. {
         let context = format!("{side} dies at operation {k}");
         let p = Pair::new();
-        let dying = Switches {
-            fail_at_op: Some(k),
-            ..Default::default()
-        };
+        let (src, dst) = &dying_at(k, source_side);
         let healthy = Switches::default();
-        let (src, dst) = if source_side {
-            (&dying, &healthy)
-        } else {
-            (&healthy, &dying)
-        };
         if p.run_with(None, src, dst).is_ok() {
             assert!(k > 10, "a run of {k} operations is too short to test anything");
             p.assert_exact(&context);
@@ -419,16 +424,8 @@ fn connection_death_is_survived_by_reconnecting(source_side: bool) {
     for k in 1.. {
         let context = format!("{side} dies at operation {k}, reconnecting");
         let p = Pair::new();
-        let dying = Switches {
-            fail_at_op: Some(k),
-            ..Default::default()
-        };
+        let (src, dst) = &dying_at(k, source_side);
         let healthy = Switches::default();
-        let (src, dst) = if source_side {
-            (&dying, &healthy)
-        } else {
-            (&healthy, &dying)
-        };
         let r = p
             .run_opts(&reconnecting(), None, src, dst)
             .unwrap_or_else(|b| panic!("{context}: the run stopped: {}", b.1));
