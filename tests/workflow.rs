@@ -709,3 +709,106 @@ fn what_the_successor_removed_is_not_resurrected_unless_asked() {
     assert_handed_over(&sb);
     no_run_keys_left(&sb);
 }
+
+/// Starts `offboard bertrand --to nathalie --yes --json` held at `route` (the double does not
+/// answer it): returns the child once the run reached it.
+fn start_held(sb: &Sandbox, route: &str) -> std::process::Child {
+    sb.bluemind.state().held.insert(route.into());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"))
+        .arg("--config")
+        .arg(&sb.config)
+        .args(["bertrand", "--to", "nathalie", "--yes", "--json"])
+        .env_remove("OFFBOARD_ADMIN_KEY")
+        .env_remove("OFFBOARD_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let held = format!("HELD {route}");
+    while !sb.bluemind.state().requests.contains(&held) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached {route}"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before {route}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+fn run_keys(sb: &Sandbox) -> usize {
+    sb.bluemind
+        .state()
+        .keys
+        .iter()
+        .filter(|k| k.display_name.starts_with("offboard "))
+        .count()
+}
+
+/// Issue 11: BlueMind drops a session after 20 minutes idle, and nothing uses the su
+/// sessions during the copy. With the double's idle timeout at 300 ms and the run held after
+/// the copy for longer, both su sessions are gone at cleanup: the keys must still be deleted.
+#[test]
+fn keys_are_deleted_even_when_the_su_sessions_idled_out_during_a_long_copy() {
+    let sb = Sandbox::start(200, Default::default()).unwrap();
+    sb.bluemind.state().idle_timeout = Some(std::time::Duration::from_millis(300));
+    let child = start_held(&sb, "list_for_user");
+    // Longer than the idle timeout: the su sessions expire (on the next request, as
+    // BlueMind's cache does).
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    sb.bluemind.state().held.clear();
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc = json(&r);
+    assert_eq!(doc["credentials"]["keys_minted"], 2);
+    assert_eq!(doc["credentials"]["keys_deleted"], 2, "{}", r.stdout);
+    assert_eq!(run_keys(&sb), 0, "a minted key survived the run");
+    assert_handed_over(&sb);
+    no_su_session_left(&sb);
+}
+
+/// Issue 11: while a run is in progress, a dry run and a second run naming one of its users
+/// leave its keys, copy and grants untouched; the second run refuses at once (exit 39) and
+/// names the run that holds the user.
+#[test]
+fn a_dry_run_and_a_second_run_during_a_run_in_progress_leave_it_untouched() {
+    let sb = Sandbox::start(40, Default::default()).unwrap();
+    // Held at its first ACL write: copy done, keys live, no grant made yet.
+    let child = start_held(&sb, "acl_put");
+    assert_eq!(run_keys(&sb), 2);
+    let dry = offboard(&sb, &["bertrand", "--to", "nathalie", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    let plan = json(&dry);
+    assert_eq!(plan["credentials"]["leftover_keys_found"], 2);
+    assert_eq!(plan["credentials"]["leftover_keys_deleted"], 0);
+    assert_eq!(run_keys(&sb), 2, "the dry run deleted the live run's keys");
+    let second = offboard(&sb, &["bertrand", "--to", "helene", "--yes"]);
+    assert_eq!(second.code, 39, "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stderr.contains("is being handed over by run "),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(run_keys(&sb), 2, "the second run deleted the live run's keys");
+    let other = offboard(&sb, &["helene", "--to", "nathalie", "--yes"]);
+    assert_eq!(other.code, 39, "the successor is held too: {}", other.stderr);
+
+    sb.bluemind.state().held.clear();
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc = json(&r);
+    let run_id = doc["run_id"].as_str().unwrap().to_string();
+    assert!(second.stderr.contains(&run_id), "{}", second.stderr);
+    assert_eq!(doc["credentials"]["keys_deleted"], 2);
+    let grants = doc["grants"].as_array().unwrap();
+    assert!(grants.iter().all(|g| g["status"] == "added"), "{grants:?}");
+    assert_handed_over(&sb);
+    no_run_keys_left(&sb);
+    // Once it ended, the users are free again.
+    let again = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}

@@ -159,29 +159,21 @@ impl Client {
                     if idempotent && matches!(status.as_u16(), 502..=504) && attempt + 1 < attempts {
                         continue;
                     }
-                    let bytes = resp.bytes().await.map_err(|source| ApiError::Transport {
-                        url: self.base.clone(),
-                        source,
-                    })?;
+                    let bytes = resp
+                        .bytes()
+                        .await
+                        .map_err(|source| ApiError::transport(&self.base, source))?;
                     return check(what, status, bytes_body::Body(bytes.to_vec()));
                 }
                 Err(source) if idempotent && (source.is_connect() || source.is_timeout()) => {
                     tracing::debug!("{what}: attempt {} failed, retrying", attempt + 1);
                     last = Some(source);
                 }
-                Err(source) => {
-                    return Err(ApiError::Transport {
-                        url: self.base.clone(),
-                        source,
-                    });
-                }
+                Err(source) => return Err(ApiError::transport(&self.base, source)),
             }
         }
         match last {
-            Some(source) => Err(ApiError::Transport {
-                url: self.base.clone(),
-                source,
-            }),
+            Some(source) => Err(ApiError::transport(&self.base, source)),
             None => Err(ApiError::Decode {
                 what: what.into(),
                 detail: "no attempt made".into(),

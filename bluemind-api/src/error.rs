@@ -61,6 +61,16 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A transport failure. reqwest's error text carries the request URL, and the URL of a
+    /// key's deletion names the key (`/auth/keys/{sid}`): the URL is taken out, so no error
+    /// can ever show a live key; the base URL stands in for it.
+    pub fn transport(base: &str, source: reqwest::Error) -> Self {
+        ApiError::Transport {
+            url: base.to_string(),
+            source: source.without_url(),
+        }
+    }
+
     /// The server's `errorCode`, when there is one.
     pub fn code(&self) -> Option<&str> {
         match self {

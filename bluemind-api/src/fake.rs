@@ -129,8 +129,16 @@ pub struct State {
     pub requests: Vec<String>,
     /// Every key ever minted (subject, sid), deleted ones included, for tests.
     pub minted: Vec<(String, String)>,
+    /// Sessions (and sessions built from keys) are dropped after this long without a call,
+    /// like BlueMind's `core.sessions.idle-timeout`; `None` is its default, 20 minutes.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// When each session was last used.
+    last_used: HashMap<String, std::time::Instant>,
     sink: Option<Arc<dyn CredentialSink>>,
 }
+
+/// BlueMind's `core.sessions.idle-timeout` default (`application.conf`).
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
 impl std::fmt::Debug for dyn CredentialSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -329,13 +337,32 @@ impl State {
     fn new_session(&mut self, uid: &str) -> String {
         let sid = uuid::Uuid::new_v4().to_string();
         self.sessions.insert(sid.clone(), uid.to_string());
+        self.last_used.insert(sid.clone(), std::time::Instant::now());
         if let (Some(sink), Some(email)) = (&self.sink, self.user(uid).and_then(|u| u.emails.first())) {
             sink.key_added(email, &sid);
         }
         sid
     }
 
+    /// Drops the sessions idle for longer than the timeout (BlueMind's cache expires them on
+    /// access); a dropped session's id stops being an IMAP password too.
+    fn expire_idle(&mut self) {
+        let timeout = self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        let now = std::time::Instant::now();
+        let idle: Vec<String> = self
+            .last_used
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) > timeout)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for sid in idle {
+            self.last_used.remove(&sid);
+            self.end_session(&sid);
+        }
+    }
+
     fn end_session(&mut self, sid: &str) {
+        self.last_used.remove(sid);
         if let Some(uid) = self.sessions.remove(sid)
             && let (Some(sink), Some(email)) = (&self.sink, self.user(&uid).and_then(|u| u.emails.first()))
         {
@@ -591,6 +618,7 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| q.get("apikey").cloned());
+    s.expire_idle();
     let caller = key.as_deref().and_then(|k| {
         s.sessions
             .get(k)
@@ -607,6 +635,9 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
     };
     if s.keys.iter().any(|k| k.sid == key) {
         s.key_sessions.insert(key.clone(), caller.clone());
+    }
+    if s.sessions.contains_key(&key) || s.key_sessions.contains_key(&key) {
+        s.last_used.insert(key.clone(), std::time::Instant::now());
     }
     let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match (route, seg.as_slice()) {

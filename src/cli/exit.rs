@@ -49,6 +49,8 @@ pub enum Exit {
     GrantsFailed = 37,
     /// BlueMind could not be reached or answered with an error.
     BlueMind = 38,
+    /// Another run is handing over the leaver or the successor (nothing was changed).
+    Busy = 39,
     /// The configuration is incomplete or invalid.
     Config = 78,
     /// host1 could not be reached (imapsync mode).
@@ -154,6 +156,8 @@ pub fn classify_workflow(e: &crate::workflow::WorkflowError) -> Exit {
         W::Sync(crate::sync::SyncError::OverQuota { .. }) => Exit::OverQuota,
         W::Sync(_) => Exit::CatchAll,
         W::Journal { .. } => Exit::NoInput,
+        W::NoRandomness(_) => Exit::CatchAll,
+        W::Busy { .. } => Exit::Busy,
         W::Interrupted => Exit::Signal,
     }
 }
@@ -242,6 +246,7 @@ pub fn workflow_hint(e: &crate::workflow::WorkflowError) -> Option<String> {
         W::SuRefused { .. } => "grant the admin the Sudo role, or use admin0's key".into(),
         W::Imap { source, .. } => return source.hint(),
         W::Interrupted => "run the same command again: it resumes where it stopped".into(),
+        W::Busy { .. } => "one run per person at a time: run this one again once the other has ended".into(),
         _ => return None,
     })
 }

@@ -32,6 +32,8 @@ pub struct Credentials {
     minted: u32,
     deleted: u32,
     leftovers: u32,
+    found: u32,
+    live: u32,
     reset: bool,
 }
 
@@ -44,19 +46,48 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-fn random_password() -> SecretString {
-    use base64::Engine;
-    let mut bytes = [0u8; 18];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    SecretString::from(format!(
-        "Ob-{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    ))
+/// Characters of a reset password: letters, digits and symbols every policy we know takes.
+const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+const DIGITS: &[u8] = b"23456789";
+const SYMBOLS: &[u8] = b"-_.!#%+=@";
+/// Length of a reset password (≥ 24, as policies ask).
+const PASSWORD_LEN: usize = 28;
+
+/// A random password for the leaver (never shown): 28 characters from the OS CSPRNG, with at
+/// least one upper-case letter, lower-case letter, digit and symbol. Fails closed: without
+/// randomness there is no password, and the run stops.
+pub(super) fn random_password() -> Result<SecretString, WorkflowError> {
+    random_password_from(|buf| getrandom::fill(buf).map_err(|e| WorkflowError::NoRandomness(e.to_string())))
 }
 
+fn random_password_from(
+    mut fill: impl FnMut(&mut [u8]) -> Result<(), WorkflowError>,
+) -> Result<SecretString, WorkflowError> {
+    let alphabet: Vec<u8> = [UPPER, LOWER, DIGITS, SYMBOLS].concat();
+    // Rejection sampling keeps every character equally likely; a draw without one of each
+    // class is drawn again (it happens about one time in eight).
+    let limit = 256 - 256 % alphabet.len();
+    for _ in 0..64 {
+        let mut out = zeroize::Zeroizing::new(String::with_capacity(PASSWORD_LEN));
+        let mut buf = zeroize::Zeroizing::new([0u8; 64]);
+        while out.len() < PASSWORD_LEN {
+            fill(&mut buf[..])?;
+            for b in buf.iter().filter(|b| usize::from(**b) < limit) {
+                if out.len() < PASSWORD_LEN {
+                    out.push(char::from(alphabet[usize::from(*b) % alphabet.len()]));
+                }
+            }
+        }
+        let has = |class: &[u8]| out.bytes().any(|c| class.contains(&c));
+        if has(UPPER) && has(LOWER) && has(DIGITS) && has(SYMBOLS) {
+            return Ok(SecretString::from(out.as_str()));
+        }
+    }
+    Err(WorkflowError::NoRandomness(
+        "the random source gave no usable password in 64 draws".into(),
+    ))
+}
 pub(super) async fn open_sessions(
     admin: &Client,
     s: &Settings,
@@ -83,7 +114,7 @@ pub(super) async fn open_sessions(
                     }
                 });
                 if role == "leaver" && s.reset_password && !s.dry_run {
-                    let pw = random_password();
+                    let pw = random_password()?;
                     admin.set_password(&pre.domain_uid, &person.uid, &pw).await?;
                     slot.password = Some(pw);
                     c.reset = true;
@@ -110,21 +141,32 @@ pub(super) async fn open_sessions(
     Ok(())
 }
 
-/// Deletes the keys crashed runs left (named `offboard …`), with each user's session.
-pub(super) async fn delete_leftovers(c: &mut Credentials) -> Result<(), WorkflowError> {
+/// Finds the keys earlier runs left (named `offboard <run-id>`) with each user's session. A
+/// dry run only counts them. A real run deletes those whose run is not alive: it holds both
+/// users' locks, so a run on this host touching either user cannot be; the lock files of the
+/// state directory are checked anyway for a run id still held.
+pub(super) async fn sweep_leftovers(c: &mut Credentials, s: &Settings) -> Result<(), WorkflowError> {
     for slot in [&c.leaver, &c.successor] {
         let Some(session) = &slot.session else { continue };
         for key in session.list_api_keys().await? {
-            if key.display_name.starts_with(KEY_PREFIX) {
-                session.delete_api_key(&key.sid).await?;
-                let _ = session.with_key(key.sid.clone()).logout().await;
-                c.leftovers += 1;
+            let Some(run_id) = key.display_name.strip_prefix(KEY_PREFIX) else {
+                continue;
+            };
+            c.found += 1;
+            if s.dry_run {
+                continue;
             }
+            if run_id == s.run_id || super::lock::run_is_alive(&s.state_dir, run_id) {
+                c.live += 1;
+                continue;
+            }
+            session.delete_api_key(&key.sid).await?;
+            // The key was never used as a REST token here: nothing cached to log out.
+            c.leftovers += 1;
         }
     }
     Ok(())
 }
-
 /// Mints one key per user with that user's session.
 pub(super) async fn mint_keys(c: &mut Credentials, run_id: &str) -> Result<(), WorkflowError> {
     for slot in [&mut c.leaver, &mut c.successor] {
@@ -168,6 +210,8 @@ impl Credentials {
             keys_minted: self.minted,
             keys_deleted: self.deleted,
             leftover_keys_deleted: self.leftovers,
+            leftover_keys_found: self.found,
+            leftover_keys_of_live_runs: self.live,
             leaver_password_reset: self.reset,
         }
     }
@@ -175,21 +219,32 @@ impl Credentials {
 
 /// Deletes this run's keys and ends the su sessions. Runs whatever happened before; keeps
 /// going after a failure and returns the first one.
-pub(super) async fn cleanup(_admin: &Client, c: &mut Credentials) -> Result<(), ApiError> {
+///
+/// The su sessions may be gone by now: BlueMind drops a session after 20 minutes idle, and
+/// nothing uses them during a long copy. So each key is deleted with the key itself as
+/// `X-BM-ApiKey` (BlueMind resolves a key to a session of its owner, so the delete matches
+/// its owner), then a logout with the key clears the session that call created; only if that
+/// fails is a fresh su session opened for the delete.
+pub(super) async fn cleanup(admin: &Client, pre: &Preflight, c: &mut Credentials) -> Result<(), ApiError> {
     let mut first = None;
-    for slot in [&mut c.leaver, &mut c.successor] {
-        if let (Some(session), Some(key)) = (&slot.session, slot.key.take()) {
-            match session.delete_api_key(&key).await {
+    for (person, slot) in [(&pre.leaver, &mut c.leaver), (&pre.successor, &mut c.successor)] {
+        if let Some(key) = slot.key.take() {
+            match delete_key(admin, &format!("{}@{}", person.login, pre.domain_name), &key).await {
                 Ok(()) => c.deleted += 1,
                 Err(e) => {
+                    tracing::warn!(
+                        "the key of this run for {} could not be deleted: {e}",
+                        person.login
+                    );
                     first.get_or_insert(e);
                 }
             }
-            let _ = session.with_key(key).logout().await;
         }
         if let Some(session) = slot.session.take()
             && let Err(e) = session.logout().await
+            && !matches!(e, ApiError::Unauthorized { .. })
         {
+            // An expired session is already closed.
             first.get_or_insert(e);
         }
         slot.session_token = None;
@@ -199,5 +254,65 @@ pub(super) async fn cleanup(_admin: &Client, c: &mut Credentials) -> Result<(), 
     match first {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Deletes one key: with itself, else with a fresh su session of its owner.
+async fn delete_key(admin: &Client, owner: &str, key: &SecretString) -> Result<(), ApiError> {
+    let as_key = admin.with_key(key.clone());
+    let first = match as_key.delete_api_key(key).await {
+        Ok(()) => {
+            let _ = as_key.logout().await;
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    tracing::debug!("deleting the key with itself failed ({first}); trying a fresh su session");
+    match admin.su(owner).await? {
+        SuOutcome::Ok(r) => {
+            let Some(token) = r.auth_key else {
+                return Err(first);
+            };
+            let session = admin.with_key(token);
+            let deleted = session.delete_api_key(key).await;
+            let _ = session.logout().await;
+            deleted
+        }
+        SuOutcome::Refused { .. } => Err(first),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn reset_passwords_pass_common_policies_and_differ() {
+        let a = random_password().unwrap();
+        let b = random_password().unwrap();
+        for pw in [&a, &b] {
+            let p = pw.expose_secret();
+            assert!(p.len() >= 24, "{} characters", p.len());
+            for class in [UPPER, LOWER, DIGITS, SYMBOLS] {
+                assert!(p.bytes().any(|c| class.contains(&c)), "a class is missing");
+            }
+        }
+        assert_ne!(a.expose_secret(), b.expose_secret());
+    }
+
+    #[test]
+    fn no_randomness_means_no_password() {
+        let failing = |_: &mut [u8]| Err(WorkflowError::NoRandomness("test".into()));
+        assert!(matches!(
+            random_password_from(failing),
+            Err(WorkflowError::NoRandomness(_))
+        ));
+        // A broken source that gives constant bytes never yields a constant password.
+        let constant = |buf: &mut [u8]| {
+            buf.fill(0);
+            Ok(())
+        };
+        assert!(random_password_from(constant).is_err());
     }
 }

@@ -10,6 +10,7 @@
 
 mod credentials;
 mod grants;
+pub mod lock;
 mod preflight;
 pub mod report;
 
@@ -121,6 +122,19 @@ pub enum WorkflowError {
         #[source]
         source: std::io::Error,
     },
+    /// Another run is working on the leaver or the successor.
+    #[error("the {role} {user} is being handed over by run {run_id} (still running); wait for it to end")]
+    Busy {
+        /// leaver / successor.
+        role: &'static str,
+        /// The user.
+        user: String,
+        /// The run holding the user (as its lock file says).
+        run_id: String,
+    },
+    /// The operating system's random source failed: no password can be made.
+    #[error("no randomness for a new password: {0}")]
+    NoRandomness(String),
     /// Interrupted (Ctrl-C); credentials were cleaned up.
     #[error("interrupted; the keys were deleted, a re-run resumes")]
     Interrupted,
@@ -166,6 +180,25 @@ pub async fn run(
     report.leaver = Some(pre.leaver.clone());
     report.successor = Some(pre.successor.clone());
 
+    // One run per user at a time, taken before any session is opened; a dry run changes
+    // nothing, so it takes no lock.
+    let _locks = if s.dry_run {
+        None
+    } else {
+        let taken = lock::lock_user(&s.state_dir, "leaver", &pre.leaver.email, &s.run_id).and_then(|a| {
+            lock::lock_user(&s.state_dir, "successor", &pre.successor.email, &s.run_id).map(|b| (a, b))
+        });
+        match taken {
+            Ok(l) => Some(l),
+            Err(e) => {
+                report.push_step("lock", Err(e.to_string()), None);
+                return Outcome {
+                    report,
+                    error: Some(e),
+                };
+            }
+        }
+    };
     let mut creds = credentials::Credentials::default();
     let result = {
         let work = main_steps(&admin, s, &pre, &mut creds, &mut report, reporter);
@@ -177,7 +210,7 @@ pub async fn run(
         }
     };
     // Always: keys deleted, sessions closed.
-    let cleanup = credentials::cleanup(&admin, &mut creds).await;
+    let cleanup = credentials::cleanup(&admin, &pre, &mut creds).await;
     report.credentials = creds.summary();
     report.push_step(
         "cleanup",
@@ -204,7 +237,7 @@ async fn main_steps(
         .step("sessions", credentials::open_sessions(admin, s, pre, creds))
         .await?;
     report
-        .step("leftover keys", credentials::delete_leftovers(creds))
+        .step("leftover keys", credentials::sweep_leftovers(creds, s))
         .await?;
     if !s.dry_run {
         report

@@ -65,6 +65,11 @@ pub struct CredentialReport {
     pub keys_deleted: u32,
     /// Keys of crashed runs found and deleted.
     pub leftover_keys_deleted: u32,
+    /// Keys of earlier runs found (a dry run only counts them; a real run deletes those
+    /// whose run is not alive).
+    pub leftover_keys_found: u32,
+    /// Keys of a run still in progress, left alone.
+    pub leftover_keys_of_live_runs: u32,
     /// Whether the leaver's password was reset (only with `--reset-password`).
     pub leaver_password_reset: bool,
 }

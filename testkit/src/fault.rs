@@ -208,7 +208,8 @@ fn pump(mut from: TcpStream, mut to: TcpStream, dir: Direction, pair: &Pair, sha
                 countdown = None;
             }
         }
-        if let (Fault::InjectBefore { bytes, .. }, Some(at)) = (&shared.fault, countdown.take()) {
+        if let (Fault::InjectBefore { bytes, .. }, Some(at)) = (&shared.fault, countdown) {
+            countdown = None;
             let at = at.min(n);
             let mut spliced = chunk[..at].to_vec();
             spliced.extend_from_slice(bytes);
