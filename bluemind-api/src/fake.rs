@@ -119,7 +119,8 @@ pub struct State {
     /// Reserve su to admin0 (the behaviour reported on BlueMind 5.7).
     pub su_global_only: bool,
     /// Forced failures: route name (e.g. `"su"`, `"acl_put"`) → HTTP status; `"su:<login>"`
-    /// refuses su to that one user.
+    /// refuses su to that one user. Status 0 is a network fault: the answer starts, then the
+    /// connection breaks (the client sees a transport error, as on a reset).
     pub faults: HashMap<String, u16>,
     /// Routes that do not answer while they are listed here (checked every 20 ms): a test
     /// holds a run at a known step, acts (e.g. interrupts it), then removes the entry. A held
@@ -129,6 +130,8 @@ pub struct State {
     pub requests: Vec<String>,
     /// Every key ever minted (subject, sid), deleted ones included, for tests.
     pub minted: Vec<(String, String)>,
+    /// Every session id ever issued (logins and su), ended ones included, for tests.
+    pub issued: Vec<String>,
     /// Sessions (and sessions built from keys) are dropped after this long without a call,
     /// like BlueMind's `core.sessions.idle-timeout`; `None` is its default, 20 minutes.
     pub idle_timeout: Option<std::time::Duration>,
@@ -336,6 +339,7 @@ impl State {
     /// A session; like BlueMind, its id is also a valid IMAP password of the user until logout.
     fn new_session(&mut self, uid: &str) -> String {
         let sid = uuid::Uuid::new_v4().to_string();
+        self.issued.push(sid.clone());
         self.sessions.insert(sid.clone(), uid.to_string());
         self.last_used.insert(sid.clone(), std::time::Instant::now());
         if let (Some(sink), Some(email)) = (&self.sink, self.user(uid).and_then(|u| u.emails.first())) {
@@ -419,6 +423,14 @@ fn fault(status: u16, code: Option<&str>, message: &str) -> Response {
         axum::Json(body),
     )
         .into_response()
+}
+
+/// An answer whose body breaks off: the connection fails under the client mid-response.
+fn network_fault() -> Response {
+    let broken = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("injected network fault"))
+    });
+    Response::new(axum::body::Body::from_stream(broken))
 }
 
 fn ok_json(v: Value) -> Response {
@@ -607,6 +619,9 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
     let q = query_map(&uri);
     let route = route_name(&method, &seg);
     if let Some(status) = s.faults.get(route).copied() {
+        if status == 0 {
+            return network_fault();
+        }
         return fault(status, Some("FAILURE"), &format!("injected fault on {route}"));
     }
     if route == "login" {
