@@ -257,3 +257,68 @@ fn probe_failures_have_distinct_codes_and_hints_and_never_show_the_password() {
         .code(66)
         .stderr(predicate::str::contains("/nonexistent/pass"));
 }
+
+/// Issue 11: an `http://` BlueMind URL to another machine would send the admin key in
+/// clear: refused unless `--insecure`; this machine (tests, a tunnel) stays allowed.
+#[test]
+fn a_plaintext_bluemind_url_to_another_host_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, refused) in [
+        ("http://bm.example.com", true),
+        ("HTTP://10.0.0.7:8080/", true),
+        ("http://127.0.0.1:9", false),
+        ("http://[::1]:9", false),
+    ] {
+        let out = offboard()
+            .env("OFFBOARD_ADMIN_KEY", "k")
+            .args([
+                "bertrand",
+                "--to",
+                "nathalie",
+                "--domain",
+                "x",
+                "--dry-run",
+                "--bluemind-url",
+                url,
+            ])
+            .arg("--state-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if refused {
+            assert_eq!(out.status.code(), Some(78), "{url}: {stderr}");
+            assert!(
+                stderr.contains("would travel in clear") && stderr.contains("https://"),
+                "{url}: {stderr}"
+            );
+        } else {
+            assert!(!stderr.contains("would travel in clear"), "{url}: {stderr}");
+        }
+    }
+    // Asked for in so many words, it goes on (and warns) — here as far as the missing admin
+    // key, so nothing is contacted.
+    let out = offboard()
+        .env_remove("OFFBOARD_ADMIN_KEY")
+        .env_remove("OFFBOARD_CONFIG")
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("OFFBOARD_KEYRING", "off")
+        .args([
+            "bertrand",
+            "--to",
+            "nathalie",
+            "--domain",
+            "x",
+            "--dry-run",
+            "--insecure",
+        ])
+        .args(["--bluemind-url", "http://bm.example.com", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(30), "{stderr}");
+    assert!(!stderr.contains("would travel in clear"), "{stderr}");
+    assert!(stderr.contains("not verified (--insecure)"), "{stderr}");
+}

@@ -648,3 +648,103 @@ fn include_folder_maxage_and_json_report() {
         r.stdout
     );
 }
+
+/// A server that strips STARTTLS (as an attacker in the middle would) and records every line
+/// it receives: the stripped offer must never make the password travel in clear.
+fn stripping_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming().take(4).flatten() {
+            let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let mut w = sock.try_clone().unwrap();
+            let _ = w.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] stripped\r\n");
+            for line in BufReader::new(sock).lines() {
+                let Ok(line) = line else { break };
+                log.lock().unwrap().push(line.clone());
+                let tag = line.split(' ').next().unwrap_or("*").to_string();
+                let answer = if line.to_ascii_uppercase().contains("CAPABILITY") {
+                    format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n")
+                } else if line.to_ascii_uppercase().contains("STARTTLS") {
+                    format!("{tag} BAD unknown command\r\n")
+                } else {
+                    format!("{tag} NO no\r\n")
+                };
+                if w.write_all(answer.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (port, seen)
+}
+
+/// Issue 11: with STARTTLS stripped, `offboard imapsync` refuses (exit 12) and sends no
+/// credential; only `--notls1` sends one in clear, because the command line says so.
+#[test]
+fn a_stripped_starttls_never_makes_the_password_travel_in_clear() {
+    let (port, seen) = stripping_server();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = dir.path().join("p");
+    std::fs::write(&pass, "s3cret-password").unwrap();
+    let line = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "imapsync",
+            "--host1",
+            "127.0.0.1",
+            "--port1",
+            &port.to_string(),
+            "--user1",
+            "bertrand",
+            "--passfile1",
+            &pass.display().to_string(),
+            "--host2",
+            "127.0.0.1",
+            "--port2",
+            "1",
+            "--user2",
+            "nathalie",
+            "--passfile2",
+            &pass.display().to_string(),
+            "--timeout",
+            "5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let d = Dovecot::start().unwrap();
+    let r = offboard(&d, dir.path(), &line(&[]));
+    assert_eq!(r.code, 12, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("does not offer STARTTLS"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--notls1"),
+        "the hint names the option: {}",
+        r.stderr
+    );
+    let lines = seen.lock().unwrap().clone();
+    assert!(lines.iter().any(|l| l.to_ascii_uppercase().contains("STARTTLS")));
+    assert!(
+        !lines.iter().any(|l| {
+            let u = l.to_ascii_uppercase();
+            u.contains("LOGIN") || u.contains("AUTHENTICATE") || l.contains("s3cret")
+        }),
+        "a credential was sent: {lines:?}"
+    );
+    // Asked for in so many words, the plaintext login happens (and is refused here).
+    let r = offboard(&d, dir.path(), &line(&["--notls1"]));
+    assert_eq!(r.code, 161, "{}\n{}", r.stdout, r.stderr);
+    let lines = seen.lock().unwrap().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.to_ascii_uppercase().contains("LOGIN")
+                || l.to_ascii_uppercase().contains("AUTHENTICATE")),
+        "{lines:?}"
+    );
+}

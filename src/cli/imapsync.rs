@@ -372,23 +372,24 @@ fn credentials(o: &RawOptions, side: Side, user: &str) -> anyhow::Result<Credent
     })
 }
 
-async fn login(ep: &Endpoint, c: &Credentials, side: Side, o: &RawOptions) -> anyhow::Result<Session> {
+/// Logs in. A server on port 143 that does not offer STARTTLS is refused: the password is
+/// never sent in clear unless the command line says so (`--notlsN`), whatever an attacker
+/// who blocks 993 and strips STARTTLS would like.
+async fn login(ep: &Endpoint, c: &Credentials, side: Side, _o: &RawOptions) -> anyhow::Result<Session> {
+    let n = side.n();
     match Session::connect(ep, c).await {
-        Err(ImapError::StartTlsUnavailable { .. })
-            if ep.security == Security::StartTls && o.flag(&format!("tls{}", side.n())).is_none() =>
-        {
-            eprintln!(
-                "warning: host{}: STARTTLS not offered, continuing without TLS",
-                side.n()
-            );
-            let mut plain = ep.clone();
-            plain.security = Security::None;
-            Session::connect(&plain, c).await.map_err(|e| side_error(side, e))
-        }
+        Err(e @ ImapError::StartTlsUnavailable { .. }) => Err(anyhow::Error::new(e).context(
+            CliError::new(
+                Exit::Tls,
+                format!("host{n} does not offer STARTTLS: the password is not sent in clear"),
+            )
+            .hint(format!(
+                "use implicit TLS (--ssl{n}), or, if a plaintext login is really wanted, say so with --notls{n}"
+            )),
+        )),
         r => r.map_err(|e| side_error(side, e)),
     }
 }
-
 fn folder_rules(o: &RawOptions) -> anyhow::Result<FolderRules> {
     let regexes = |name: &str| -> anyhow::Result<Vec<fancy_regex::Regex>> {
         o.list(name)

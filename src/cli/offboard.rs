@@ -27,6 +27,12 @@ fn host_of(url: &str) -> String {
     hostport.split(':').next().unwrap_or(hostport).to_string()
 }
 
+/// Whether a host name is this machine (plaintext to it crosses no network).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn stored_key_path() -> Option<PathBuf> {
     config_dir().map(|d| d.join("admin-key"))
 }
@@ -79,6 +85,14 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         insecure: cli.insecure || cfg.bluemind.insecure,
         timeout: None,
     };
+    // The admin key travels in every request: never in clear to another machine unless asked.
+    if url.trim().to_ascii_lowercase().starts_with("http://") && !is_loopback(&host_of(&url)) && !cli.insecure
+    {
+        return Err(config_error(
+            format!("the BlueMind URL {url} is not encrypted: the admin key would travel in clear"),
+            "use https://, or pass --insecure if this network is trusted",
+        ));
+    }
     let tls_mode = match cli.imap_tls {
         Some(TlsMode::Implicit) => Security::Implicit,
         Some(TlsMode::Starttls) => Security::StartTls,
@@ -113,7 +127,12 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         insecure: cli.insecure || cfg.imap.insecure,
     };
     if api_tls.insecure || imap_tls.insecure {
-        eprintln!("warning: TLS certificates are not verified (--insecure)");
+        let from = if cli.insecure {
+            "--insecure"
+        } else {
+            "insecure = true in the config file"
+        };
+        eprintln!("warning: TLS certificates are not verified ({from})");
     }
     let imap = Endpoint::new(host, port, tls_mode, &imap_tls, Timeouts::default())?;
     let state_dir = cli
