@@ -924,3 +924,73 @@ fn no_secret_in_any_output_whatever_fails() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_no_secret(&sb, &r, "held run");
 }
+
+/// Issue 11: the leaver's mailbox lands in the successor's quota. When it cannot fit, the run
+/// stops before any change (exit 40, how much is missing); the dry run shows it; with
+/// `--allow-partial` it goes on.
+#[test]
+fn a_copy_that_cannot_fit_stops_before_any_change() {
+    let sb = Sandbox::start(10, Default::default()).unwrap();
+    {
+        let mut st = sb.bluemind.state();
+        for u in st.users.iter_mut() {
+            if u.uid == BERTRAND_UID {
+                u.used_kib = 500_000;
+            }
+            if u.uid == NATHALIE_UID {
+                u.quota_kib = Some(1_000_000);
+                u.used_kib = 800_000;
+            }
+        }
+    }
+    let before = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    let dry = offboard(&sb, &["bertrand", "--to", "nathalie", "--dry-run"]);
+    assert_eq!(dry.code, 40, "{}\n{}", dry.stdout, dry.stderr);
+    assert!(dry.stderr.contains("300000 KiB missing"), "{}", dry.stderr);
+    assert!(dry.stderr.contains("--allow-partial"), "the hint: {}", dry.stderr);
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
+    assert_eq!(r.code, 40, "{}\n{}", r.stdout, r.stderr);
+    // Nothing changed: no session, no key, no mail, no grant.
+    let st = sb.bluemind.state();
+    assert!(
+        st.minted
+            .iter()
+            .all(|(subject, _)| subject != BERTRAND_UID && subject != NATHALIE_UID),
+        "a key was minted"
+    );
+    assert!(
+        !st.requests
+            .iter()
+            .any(|q| q.contains("_su") || q.contains("_acl")),
+        "{:?}",
+        st.requests
+    );
+    drop(st);
+    let after = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    assert_eq!(after.total(), before.total());
+    // Told to go on, it does; the plan says it does not fit.
+    let plan = offboard(
+        &sb,
+        &[
+            "bertrand",
+            "--to",
+            "nathalie",
+            "--dry-run",
+            "--allow-partial",
+            "--json",
+        ],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let doc = json(&plan);
+    assert_eq!(doc["quota"]["fits"], false);
+    assert_eq!(doc["quota"]["successor_quota_kib"], 1_000_000);
+    // An unlimited successor always fits.
+    for u in sb.bluemind.state().users.iter_mut() {
+        if u.uid == NATHALIE_UID {
+            u.quota_kib = None;
+        }
+    }
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("no limit"), "{}", r.stdout);
+}

@@ -476,6 +476,19 @@ impl Client {
         self.get_opt("directory entry", &path, &[]).await
     }
 
+    /// `GET /mailboxes/{d}/{uid}/_quota`: a mailbox's usage and limit, in KiB.
+    pub async fn mailbox_quota(&self, domain_uid: &str, mailbox_uid: &str) -> Result<MailboxQuota, ApiError> {
+        let path = format!(
+            "/mailboxes/{}/{}/_quota",
+            path_segment(domain_uid),
+            path_segment(mailbox_uid)
+        );
+        Ok(self
+            .get_opt("mailbox quota", &path, &[])
+            .await?
+            .unwrap_or_default())
+    }
+
     /// `GET /mailshares/{d}/_complete`.
     pub async fn mailshares(&self, domain_uid: &str) -> Result<Vec<ItemValue<Mailshare>>, ApiError> {
         let path = format!("/mailshares/{}/_complete", path_segment(domain_uid));

@@ -57,6 +57,10 @@ pub struct FakeUser {
     pub roles: Vec<String>,
     /// Fields the double does not interpret, kept across updates.
     pub extra: serde_json::Map<String, Value>,
+    /// Mailbox quota in KiB (`None`: unlimited).
+    pub quota_kib: Option<u64>,
+    /// Mailbox usage in KiB.
+    pub used_kib: u64,
 }
 
 /// A group.
@@ -184,6 +188,8 @@ impl State {
             archived: false,
             roles: roles.iter().map(|r| r.to_string()).collect(),
             extra: serde_json::Map::new(),
+            quota_kib: None,
+            used_kib: 0,
         };
         s.users = vec![
             user(
@@ -903,6 +909,16 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
                 }
             }
         }
+        ("quota", [_, d, mailbox, _]) => {
+            let (d, mailbox) = (d.to_string(), mailbox.to_string());
+            if !s.is_domain_admin(&caller, &d) && caller != mailbox {
+                return fault(403, Some("PERMISSION_DENIED"), "not allowed");
+            }
+            match s.user(&mailbox) {
+                Some(u) => ok_json(json!({"used": u.used_kib, "quota": u.quota_kib})),
+                None => fault(404, Some("NOT_FOUND"), "no such mailbox"),
+            }
+        }
         ("filter_get" | "filter_set", [_, d, mailbox, _]) => {
             let (d, mailbox) = (d.to_string(), mailbox.to_string());
             if !s.is_domain_admin(&caller, &d) && caller != mailbox {
@@ -950,6 +966,7 @@ fn route_name(method: &Method, seg: &[&str]) -> &'static str {
         ("GET", ["directory", _, "entry-uid", _]) => "dir_entry",
         ("GET", ["mailshares", _, "_complete"]) => "mailshares",
         ("GET", ["mailboxes", _, _, "_filter"]) => "filter_get",
+        ("GET", ["mailboxes", _, _, "_quota"]) => "quota",
         ("POST", ["mailboxes", _, _, "_filter"]) => "filter_set",
         _ => "unknown",
     }

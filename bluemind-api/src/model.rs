@@ -373,3 +373,23 @@ mod tests {
         assert_eq!(u.default_email(), Some("j@x"));
     }
 }
+
+/// `MailboxQuota` (`GET /mailboxes/{d}/{uid}/_quota`): usage and limit in KiB
+/// (`MailboxQuota.java`; `MailboxesService.java:694-706`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MailboxQuota {
+    /// KiB in use.
+    #[serde(default)]
+    pub used: u64,
+    /// The limit in KiB; `None` (null) is unlimited.
+    #[serde(default)]
+    pub quota: Option<u64>,
+}
+
+impl MailboxQuota {
+    /// KiB still free; `None` when unlimited.
+    pub fn free(&self) -> Option<u64> {
+        self.quota.map(|q| q.saturating_sub(self.used))
+    }
+}

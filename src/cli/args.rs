@@ -50,6 +50,11 @@ pub struct Cli {
     #[arg(long, value_name = "REGEX")]
     pub exclude: Vec<String>,
 
+    /// Go on even when the successor's free quota is smaller than the leaver's mailbox (the
+    /// copy then stops when her mailbox is full, exit 113).
+    #[arg(long)]
+    pub allow_partial: bool,
+
     /// Copy again what an earlier run delivered and the successor has deleted or moved since
     /// (messages and folders). By default they stay removed, and are reported.
     #[arg(long)]

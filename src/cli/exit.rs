@@ -51,6 +51,8 @@ pub enum Exit {
     BlueMind = 38,
     /// Another run is handing over the leaver or the successor (nothing was changed).
     Busy = 39,
+    /// The successor's quota cannot hold the leaver's mail (nothing was changed).
+    QuotaTooSmall = 40,
     /// The configuration is incomplete or invalid.
     Config = 78,
     /// host1 could not be reached (imapsync mode).
@@ -158,6 +160,7 @@ pub fn classify_workflow(e: &crate::workflow::WorkflowError) -> Exit {
         W::Journal { .. } => Exit::NoInput,
         W::NoRandomness(_) => Exit::CatchAll,
         W::Busy { .. } => Exit::Busy,
+        W::QuotaTooSmall { .. } => Exit::QuotaTooSmall,
         W::Interrupted => Exit::Signal,
     }
 }
@@ -246,6 +249,7 @@ pub fn workflow_hint(e: &crate::workflow::WorkflowError) -> Option<String> {
         W::SuRefused { .. } => "grant the admin the Sudo role, or use admin0's key".into(),
         W::Imap { source, .. } => return source.hint(),
         W::Interrupted => "run the same command again: it resumes where it stopped".into(),
+        W::QuotaTooSmall { .. } => "raise the successor's quota in the BlueMind console, or copy what fits with --allow-partial".into(),
         W::Busy { .. } => "one run per person at a time: run this one again once the other has ended".into(),
         _ => return None,
     })

@@ -166,6 +166,7 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         reset_password: cli.reset_password,
         workers: cli.workers.or(cfg.copy.workers).unwrap_or(2).clamp(1, 16),
         recopy_removed: cli.recopy_removed,
+        allow_partial: cli.allow_partial,
         state_dir,
         run_id,
     })
@@ -273,13 +274,37 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
     if let Some(f) = &r.folder {
         println!("  Mail goes to the folder {f:?} of the successor's mailbox");
     }
+    if let Some(q) = &r.quota {
+        let mb = |kib: u64| kib as f64 / 1024.0;
+        println!(
+            "  Quota: the leaver's mailbox holds {:.1} MB; the successor's has {}{}",
+            mb(q.leaver_used_kib),
+            match q.successor_quota_kib {
+                Some(total) => format!(
+                    "{:.1} MB free of {:.1} MB",
+                    mb(total.saturating_sub(q.successor_used_kib)),
+                    mb(total)
+                ),
+                None => "no limit".into(),
+            },
+            if q.fits {
+                ""
+            } else {
+                " — NOT ENOUGH (--allow-partial)"
+            }
+        );
+    }
     let c = &r.credentials;
+    let leftovers = if r.dry_run {
+        format!("{} left by earlier runs found", c.leftover_keys_found)
+    } else {
+        format!("{} left by earlier runs deleted", c.leftover_keys_deleted)
+    };
     println!(
-        "  Credentials: {} ({} key(s) minted, {} deleted, {} left by earlier runs deleted{})",
+        "  Credentials: {} ({} key(s) minted, {} deleted, {leftovers}{})",
         c.method,
         c.keys_minted,
         c.keys_deleted,
-        c.leftover_keys_deleted,
         if c.leaver_password_reset {
             "; the leaver's password was RESET"
         } else {

@@ -52,6 +52,8 @@ pub struct Settings {
     pub workers: usize,
     /// Copy again what an earlier run delivered and the successor removed since.
     pub recopy_removed: bool,
+    /// Go on when the successor's quota cannot hold the leaver's mail.
+    pub allow_partial: bool,
     /// Where the copy journal and the run journal live.
     pub state_dir: PathBuf,
     /// This run's id (names the keys: `offboard <run-id>`).
@@ -122,6 +124,17 @@ pub enum WorkflowError {
         #[source]
         source: std::io::Error,
     },
+    /// The successor's free quota is smaller than the leaver's mailbox.
+    #[error(
+        "the successor's mailbox has {free_kib} KiB free, the leaver's holds {needed_kib} KiB: {} KiB missing",
+        needed_kib.saturating_sub(*free_kib)
+    )]
+    QuotaTooSmall {
+        /// The leaver's usage.
+        needed_kib: u64,
+        /// What the successor has free.
+        free_kib: u64,
+    },
     /// Another run is working on the leaver or the successor.
     #[error("the {role} {user} is being handed over by run {run_id} (still running); wait for it to end")]
     Busy {
@@ -177,6 +190,7 @@ pub async fn run(
         }
     };
     report.domain = Some(pre.domain_name.clone());
+    report.quota = pre.quota;
     report.leaver = Some(pre.leaver.clone());
     report.successor = Some(pre.successor.clone());
 

@@ -1,7 +1,8 @@
 //! Before any change: the admin key works, the domain resolves, both users exist, differ and
-//! are not suspended, and the IMAP server answers. Each failure is its own error.
+//! are not suspended, the successor's quota can hold the leaver's mail, and the IMAP server
+//! answers. Each failure is its own error.
 
-use super::report::PersonReport;
+use super::report::{PersonReport, QuotaReport};
 use super::{Settings, WorkflowError};
 use crate::imap::Session;
 use bluemind_api::{ApiError, Client, ItemValue, User};
@@ -17,6 +18,8 @@ pub struct Preflight {
     pub leaver: PersonReport,
     /// The successor.
     pub successor: PersonReport,
+    /// Both quotas, when BlueMind said.
+    pub quota: Option<QuotaReport>,
 }
 
 pub(super) async fn check(admin: &Client, s: &Settings) -> Result<Preflight, WorkflowError> {
@@ -42,6 +45,7 @@ pub(super) async fn check(admin: &Client, s: &Settings) -> Result<Preflight, Wor
             });
         }
     }
+    let quota = quota_check(admin, &domain.uid, &leaver.uid, &successor.uid, s).await?;
     // IMAP answers (greeting, TLS): no login needed yet.
     Session::open(&s.imap)
         .await
@@ -54,7 +58,47 @@ pub(super) async fn check(admin: &Client, s: &Settings) -> Result<Preflight, Wor
         domain_name: s.domain.clone(),
         leaver: person(&leaver, &s.domain),
         successor: person(&successor, &s.domain),
+        quota,
     })
+}
+
+/// The leaver's whole mailbox lands in the successor's quota: if it cannot fit, stop before
+/// anything changes (unless `--allow-partial`). The leaver's usage counts folders that are not
+/// copied (Trash, Junk), so the estimate errs on the safe side. BlueMind versions without the
+/// endpoint (or an admin without the right) give no answer: the run goes on, and says so.
+async fn quota_check(
+    admin: &Client,
+    domain_uid: &str,
+    leaver: &str,
+    successor: &str,
+    s: &Settings,
+) -> Result<Option<QuotaReport>, WorkflowError> {
+    let (l, n) = match (
+        admin.mailbox_quota(domain_uid, leaver).await,
+        admin.mailbox_quota(domain_uid, successor).await,
+    ) {
+        (Ok(l), Ok(n)) => (l, n),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(
+                "the quotas could not be read ({e}); the copy may stop when the successor's mailbox is full"
+            );
+            return Ok(None);
+        }
+    };
+    let fits = n.free().is_none_or(|free| l.used <= free);
+    let report = QuotaReport {
+        leaver_used_kib: l.used,
+        successor_used_kib: n.used,
+        successor_quota_kib: n.quota,
+        fits,
+    };
+    if !fits && !s.allow_partial {
+        return Err(WorkflowError::QuotaTooSmall {
+            needed_kib: l.used,
+            free_kib: n.free().unwrap_or(0),
+        });
+    }
+    Ok(Some(report))
 }
 
 async fn find_user(

@@ -74,6 +74,19 @@ pub struct CredentialReport {
     pub leaver_password_reset: bool,
 }
 
+/// The quotas read before the copy, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QuotaReport {
+    /// The leaver's mailbox usage (all folders).
+    pub leaver_used_kib: u64,
+    /// The successor's usage.
+    pub successor_used_kib: u64,
+    /// The successor's quota; `None` is unlimited.
+    pub successor_quota_kib: Option<u64>,
+    /// Whether the leaver's mail fits in what the successor has free.
+    pub fits: bool,
+}
+
 /// The whole run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OffboardReport {
@@ -93,6 +106,8 @@ pub struct OffboardReport {
     pub steps: Vec<StepReport>,
     /// Credentials.
     pub credentials: CredentialReport,
+    /// The quotas, when BlueMind said.
+    pub quota: Option<QuotaReport>,
     /// The copy.
     pub copy: Option<SyncReport>,
     /// The grants.
@@ -113,6 +128,7 @@ impl OffboardReport {
             folder: None,
             steps: Vec::new(),
             credentials: CredentialReport::default(),
+            quota: None,
             copy: None,
             grants: Vec::new(),
             duration_secs: 0.0,
