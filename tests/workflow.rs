@@ -994,3 +994,67 @@ fn a_copy_that_cannot_fit_stops_before_any_change() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("no limit"), "{}", r.stdout);
 }
+
+/// Issue 11: grants stay exact. Against BlueMind 5's ACL shape (verbs expanded, a synthetic
+/// owner entry on user mailboxes) and BlueMind 4's: a mailbox the successor already reads
+/// through a group gets nothing and says so; the owner's synthetic entry is never stored; a
+/// mailbox whose ACL write fails is reported failed (exit 37) and the others are granted.
+#[test]
+fn grants_are_exact_on_both_acl_shapes_and_one_failure_stops_no_other() {
+    const HELENE_BOX: &str = "mailbox:acls-C9D4E5F6-0003-4ED2-997C-4A4F39933D18";
+    for bm5 in [true, false] {
+        let shape = if bm5 { "BlueMind 5" } else { "BlueMind 4" };
+        let sb = Sandbox::start(5, Default::default()).unwrap();
+        {
+            let mut st = sb.bluemind.state();
+            st.acl_shape_bm5 = bm5;
+            // Nathalie is in the group that reads compta.
+            st.groups[0].members.push(NATHALIE_UID.into());
+            // The projets mailshare refuses the write.
+            st.faults
+                .insert("acl_put:mailbox:acls-mailshare-projets".into(), 500);
+        }
+        let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
+        assert_eq!(r.code, 37, "{shape}: {}\n{}", r.stdout, r.stderr);
+        let doc = json(&r);
+        let grants = doc["grants"].as_array().unwrap();
+        let by = |name: &str| {
+            grants
+                .iter()
+                .find(|g| g["container"].as_str().unwrap().ends_with(name))
+                .unwrap_or_else(|| panic!("{shape}: no grant for {name}: {grants:?}"))
+        };
+        let compta = by("compta");
+        assert_eq!(compta["status"], "already", "{shape}: {compta}");
+        assert_eq!(compta["via"], "group compta-team", "{shape}: {compta}");
+        assert_eq!(by("projets")["status"], "failed", "{shape}");
+        let helene = by(HELENE_UID);
+        assert_eq!(helene["status"], "added", "{shape}: {helene}");
+        let st = sb.bluemind.state();
+        // No direct entry for compta; none stored for Hélène on her own mailbox.
+        assert!(
+            st.acls["mailbox:acls-mailshare-compta"]
+                .iter()
+                .all(|e| e.subject != NATHALIE_UID),
+            "{shape}: {:?}",
+            st.acls["mailbox:acls-mailshare-compta"]
+        );
+        let stored = &st.acls[HELENE_BOX];
+        assert!(
+            stored.iter().all(|e| e.subject != HELENE_UID),
+            "{shape}: {stored:?}"
+        );
+        assert!(
+            stored
+                .iter()
+                .any(|e| e.subject == NATHALIE_UID && e.verb.implies(Verb::Read)),
+            "{shape}: {stored:?}"
+        );
+        assert!(
+            stored.iter().any(|e| e.subject == BERTRAND_UID),
+            "{shape}: an entry was dropped"
+        );
+        drop(st);
+        no_run_keys_left(&sb);
+    }
+}

@@ -123,7 +123,8 @@ pub struct State {
     /// Reserve su to admin0 (the behaviour reported on BlueMind 5.7).
     pub su_global_only: bool,
     /// Forced failures: route name (e.g. `"su"`, `"acl_put"`) → HTTP status; `"su:<login>"`
-    /// refuses su to that one user. Status 0 is a network fault: the answer starts, then the
+    /// refuses su to that one user, and `"<route>:<segment>"` fails one container or user
+    /// (`"acl_put:mailbox:acls-mailshare-rh"`). Status 0 is a network fault: the answer starts, then the
     /// connection breaks (the client sees a transport error, as on a reset).
     pub faults: HashMap<String, u16>,
     /// Routes that do not answer while they are listed here (checked every 20 ms): a test
@@ -134,6 +135,10 @@ pub struct State {
     pub requests: Vec<String>,
     /// Every key ever minted (subject, sid), deleted ones included, for tests.
     pub minted: Vec<(String, String)>,
+    /// Answer ACLs as BlueMind 5 does since 2023-10 (`AclService.java:112-118,149-156`):
+    /// every verb expanded on read, a synthetic `{owner, All}` on a user's mailbox, and the
+    /// list compacted per subject on write. Off: entries exactly as stored (BlueMind 4).
+    pub acl_shape_bm5: bool,
     /// Every session id ever issued (logins and su), ended ones included, for tests.
     pub issued: Vec<String>,
     /// Sessions (and sessions built from keys) are dropped after this long without a call,
@@ -143,6 +148,19 @@ pub struct State {
     last_used: HashMap<String, std::time::Instant>,
     sink: Option<Arc<dyn CredentialSink>>,
 }
+
+/// Every verb the double knows, for BlueMind 5's expansion.
+const ALL_VERBS: [Verb; 9] = [
+    Verb::Invitation,
+    Verb::Freebusy,
+    Verb::SendOnBehalf,
+    Verb::SendAs,
+    Verb::Read,
+    Verb::ReadExtended,
+    Verb::Write,
+    Verb::Manage,
+    Verb::All,
+];
 
 /// BlueMind's `core.sessions.idle-timeout` default (`application.conf`).
 pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
@@ -624,7 +642,10 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
     let q = query_map(&uri);
     let route = route_name(&method, &seg);
-    if let Some(status) = s.faults.get(route).copied() {
+    let one = seg
+        .iter()
+        .find_map(|part| s.faults.get(&format!("{route}:{part}")).copied());
+    if let Some(status) = s.faults.get(route).copied().or(one) {
         if status == 0 {
             return network_fault();
         }
@@ -810,7 +831,34 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
             if !can_manage(&s, &caller, &c) {
                 return fault(403, Some("PERMISSION_DENIED"), "Manage required");
             }
-            ok_json(json!(s.acls.get(&c).cloned().unwrap_or_default()))
+            let stored = s.acls.get(&c).cloned().unwrap_or_default();
+            if !s.acl_shape_bm5 {
+                return ok_json(json!(stored));
+            }
+            // BlueMind 5: the owner's implicit rights on a user's mailbox, then every verb
+            // expanded.
+            let mut with_owner = stored;
+            if let Some(owner) = c.strip_prefix("mailbox:acls-")
+                && s.user(owner).is_some()
+            {
+                with_owner.push(AccessControlEntry {
+                    subject: owner.to_string(),
+                    verb: Verb::All,
+                });
+            }
+            let mut expanded: Vec<AccessControlEntry> = Vec::new();
+            for e in with_owner {
+                for v in ALL_VERBS.iter().filter(|v| e.verb.implies(**v)) {
+                    let x = AccessControlEntry {
+                        subject: e.subject.clone(),
+                        verb: *v,
+                    };
+                    if !expanded.contains(&x) {
+                        expanded.push(x);
+                    }
+                }
+            }
+            ok_json(json!(expanded))
         }
         ("acl_put", [_, _, container, _]) => {
             let c = container.to_string();
@@ -843,6 +891,15 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
             // Compacted on store, as BlueMind 5: one entry per (subject, verb).
             let mut seen = HashSet::new();
             acl.retain(|e| seen.insert((e.subject.clone(), e.verb)));
+            if s.acl_shape_bm5 {
+                // Compacted per subject: only the verbs no other verb of the subject implies.
+                let all = acl.clone();
+                acl.retain(|e| {
+                    !all.iter()
+                        .any(|o| o.subject == e.subject && o.verb != e.verb && o.verb.implies(e.verb))
+                });
+                acl.dedup();
+            }
             s.acls.insert(c, acl);
             ok_empty()
         }

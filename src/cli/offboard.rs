@@ -360,11 +360,14 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
     if !r.grants.is_empty() {
         println!("  Shared mailboxes for the successor:");
         for g in &r.grants {
+            let status = match &g.via {
+                Some(via) => format!("{} (readable via {via})", g.status),
+                None => g.status.clone(),
+            };
             println!(
-                "    {} ({}): {} — rights before [{}], after [{}]{}{}",
+                "    {} ({}): {status} — rights before [{}], after [{}]{}{}",
                 g.mailbox,
                 g.kind,
-                g.status,
                 g.before.join(", "),
                 g.after.join(", "),
                 if g.subscribed { ", subscribed" } else { "" },

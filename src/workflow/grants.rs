@@ -2,10 +2,20 @@
 //! instead of copying them. An ACL PUT replaces the whole list, so each one is read, merged
 //! (never dropping an entry) and read again to verify; then the successor is subscribed,
 //! because BlueMind 5 IMAP only shows subscribed shared mailboxes.
+//!
+//! Exact grants: a mailbox the successor can already read — directly, through one of her
+//! groups, or through a public grant — gets no new entry (the report says how she reads it).
+//! Each mailbox has its own outcome: one that fails does not stop the others (the run then
+//! exits 37). BlueMind 5 returns ACLs with every verb expanded and, on a user's mailbox, a
+//! synthetic `{owner, All}` entry (`AclService.java:112-118`): the owner's rights on her own
+//! mailbox are implicit, so her entries are never written back as stored rows.
 
 use super::report::GrantReport;
 use super::{Settings, WorkflowError, preflight::Preflight};
-use bluemind_api::{AccessControlEntry, Client, ContainerQuery, ContainerSubscription, Verb};
+use bluemind_api::{
+    AccessControlEntry, ApiError, Client, ContainerDescriptor, ContainerQuery, ContainerSubscription, Verb,
+};
+use std::collections::HashSet;
 
 fn verbs_of(acl: &[AccessControlEntry], subject: &str) -> Vec<Verb> {
     let mut v: Vec<Verb> = acl
@@ -22,6 +32,45 @@ fn names(v: &[Verb]) -> Vec<String> {
     v.iter().map(|x| format!("{x:?}")).collect()
 }
 
+/// The ACL to write: what was read, without the owner's own entries on a user's mailbox
+/// (implicit; synthetic on BlueMind 5), plus the successor's Read.
+fn merged(
+    acl: &[AccessControlEntry],
+    owner_implicit: Option<&str>,
+    successor: &str,
+) -> Vec<AccessControlEntry> {
+    let mut out: Vec<AccessControlEntry> = acl
+        .iter()
+        .filter(|e| Some(e.subject.as_str()) != owner_implicit)
+        .cloned()
+        .collect();
+    out.push(AccessControlEntry {
+        subject: successor.to_string(),
+        verb: Verb::Read,
+    });
+    out
+}
+
+/// Whether the ACL read back keeps every entry that was there (owner entries of a user's
+/// mailbox aside) and gives the successor Read.
+fn verified(
+    before: &[AccessControlEntry],
+    after: &[AccessControlEntry],
+    owner_implicit: Option<&str>,
+    successor: &str,
+) -> bool {
+    let kept = before
+        .iter()
+        .filter(|e| Some(e.subject.as_str()) != owner_implicit)
+        .all(|e| {
+            after
+                .iter()
+                .any(|x| x.subject == e.subject && x.verb.implies(e.verb))
+        });
+    let read = verbs_of(after, successor).iter().any(|v| v.implies(Verb::Read));
+    kept && read
+}
+
 pub(super) async fn apply(
     admin: &Client,
     s: &Settings,
@@ -34,6 +83,13 @@ pub(super) async fn apply(
     let containers = admin
         .containers_for_user(&pre.domain_uid, &pre.leaver.uid, &query)
         .await?;
+    // What she can read already, whichever way (BlueMind resolves groups and public grants).
+    let readable: HashSet<String> = admin
+        .containers_for_user(&pre.domain_uid, &pre.successor.uid, &query)
+        .await?
+        .into_iter()
+        .map(|c| c.uid)
+        .collect();
     let subscribed: Vec<String> = admin
         .subscriptions(&pre.domain_uid, &pre.successor.uid, "mailboxacl")
         .await?
@@ -46,84 +102,158 @@ pub(super) async fn apply(
         if c.owner == pre.leaver.uid || c.owner == pre.successor.uid || c.kind != "mailboxacl" {
             continue;
         }
-        let entry = admin.dir_entry(&pre.domain_uid, &c.owner).await?;
-        let kind = entry
-            .as_ref()
-            .map(|e| e.kind.clone())
-            .unwrap_or_else(|| "UNKNOWN".into());
-        let mailbox = entry
-            .and_then(|e| e.display_name)
-            .unwrap_or_else(|| c.name.clone());
-        let acl = admin.get_acl(&c.uid).await?;
-        let before = verbs_of(&acl, &pre.successor.uid);
         let mut g = GrantReport {
             container: c.uid.clone(),
-            mailbox,
-            kind,
-            before: names(&before),
-            after: names(&before),
-            status: "already".into(),
+            mailbox: c.name.clone(),
+            kind: "UNKNOWN".into(),
+            before: Vec::new(),
+            after: Vec::new(),
+            status: "failed".into(),
+            via: None,
             subscribed: subscribed.contains(&c.uid),
             error: None,
         };
-        if !before.iter().any(|v| v.implies(Verb::Read)) {
-            let mut after = before.clone();
-            after.push(Verb::Read);
-            after.sort();
-            g.after = names(&after);
-            if s.dry_run {
-                g.status = "planned".into();
-            } else {
-                let mut merged = acl.clone();
-                merged.push(AccessControlEntry {
-                    subject: pre.successor.uid.clone(),
-                    verb: Verb::Read,
-                });
-                match admin.set_acl(&c.uid, &merged).await {
-                    Err(e) => {
-                        g.status = "failed".into();
-                        g.error = Some(e.to_string());
-                    }
-                    Ok(()) => {
-                        let check = admin.get_acl(&c.uid).await?;
-                        let kept = acl.iter().all(|e| {
-                            check
-                                .iter()
-                                .any(|x| x.subject == e.subject && x.verb.implies(e.verb))
-                        });
-                        let read = verbs_of(&check, &pre.successor.uid)
-                            .iter()
-                            .any(|v| v.implies(Verb::Read));
-                        g.after = names(&verbs_of(&check, &pre.successor.uid));
-                        if kept && read {
-                            g.status = "added".into();
-                        } else {
-                            g.status = "failed".into();
-                            g.error = Some("the ACL read back does not hold what was written".into());
-                        }
-                    }
-                }
-            }
-        }
-        if !g.subscribed && g.status != "failed" {
-            if s.dry_run {
-                g.subscribed = true;
-            } else {
-                let sub = ContainerSubscription {
-                    container_uid: c.uid.clone(),
-                    offline_sync: false,
-                    automount: true,
-                };
-                match admin.subscribe(&pre.domain_uid, &pre.successor.uid, &[sub]).await {
-                    Ok(()) => g.subscribed = true,
-                    Err(e) => {
-                        g.status = "failed".into();
-                        g.error = Some(format!("subscription failed: {e}"));
-                    }
-                }
-            }
+        // One mailbox's failure is its own: the others go on.
+        if let Err(e) = grant_one(admin, s, pre, &c, readable.contains(&c.uid), &mut g).await {
+            g.status = "failed".into();
+            g.error = Some(e.to_string());
         }
         out.push(g);
     }
     Ok(out)
+}
+
+/// Grants (or plans) Read on one mailbox and subscribes the successor.
+async fn grant_one(
+    admin: &Client,
+    s: &Settings,
+    pre: &Preflight,
+    c: &ContainerDescriptor,
+    readable: bool,
+    g: &mut GrantReport,
+) -> Result<(), ApiError> {
+    let successor = pre.successor.uid.as_str();
+    let entry = admin.dir_entry(&pre.domain_uid, &c.owner).await?;
+    g.kind = entry
+        .as_ref()
+        .map(|e| e.kind.clone())
+        .unwrap_or_else(|| "UNKNOWN".into());
+    if let Some(name) = entry.and_then(|e| e.display_name) {
+        g.mailbox = name;
+    }
+    let owner_implicit = (g.kind == "USER").then_some(c.owner.as_str());
+    let acl = admin.get_acl(&c.uid).await?;
+    let before = verbs_of(&acl, successor);
+    g.before = names(&before);
+    g.after = names(&before);
+    g.status = "already".into();
+    let direct = before.iter().any(|v| v.implies(Verb::Read));
+    if !direct && readable {
+        // Through a group or a public grant: nothing to add, say which.
+        g.via = Some(indirect_grant(admin, pre, &acl, owner_implicit).await);
+    } else if !direct {
+        let mut after = before.clone();
+        after.push(Verb::Read);
+        after.sort();
+        g.after = names(&after);
+        if s.dry_run {
+            g.status = "planned".into();
+        } else {
+            admin
+                .set_acl(&c.uid, &merged(&acl, owner_implicit, successor))
+                .await?;
+            let check = admin.get_acl(&c.uid).await?;
+            g.after = names(&verbs_of(&check, successor));
+            if verified(&acl, &check, owner_implicit, successor) {
+                g.status = "added".into();
+            } else {
+                g.status = "failed".into();
+                g.error = Some("the ACL read back does not hold what was written".into());
+                return Ok(());
+            }
+        }
+    }
+    if !g.subscribed {
+        if s.dry_run {
+            g.subscribed = true;
+        } else {
+            let sub = ContainerSubscription {
+                container_uid: c.uid.clone(),
+                offline_sync: false,
+                automount: true,
+            };
+            match admin.subscribe(&pre.domain_uid, successor, &[sub]).await {
+                Ok(()) => g.subscribed = true,
+                Err(e) => {
+                    g.status = "failed".into();
+                    g.error = Some(format!("subscription failed: {e}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How the successor reads a mailbox without an entry of her own: the first group among its
+/// ACL's subjects (BlueMind listed it as readable for her, so a group of hers or a public
+/// grant gives it), or the public grant.
+async fn indirect_grant(
+    admin: &Client,
+    pre: &Preflight,
+    acl: &[AccessControlEntry],
+    owner_implicit: Option<&str>,
+) -> String {
+    for e in acl.iter().filter(|e| e.verb.implies(Verb::Read)) {
+        if e.subject == pre.domain_uid {
+            return "a public grant".into();
+        }
+        if Some(e.subject.as_str()) == owner_implicit || e.subject == pre.leaver.uid {
+            continue;
+        }
+        if let Ok(Some(d)) = admin.dir_entry(&pre.domain_uid, &e.subject).await
+            && d.kind == "GROUP"
+        {
+            return format!("group {}", d.display_name.unwrap_or_else(|| e.subject.clone()));
+        }
+    }
+    "an indirect grant".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ace(subject: &str, verb: Verb) -> AccessControlEntry {
+        AccessControlEntry {
+            subject: subject.into(),
+            verb,
+        }
+    }
+
+    #[test]
+    fn the_owners_synthetic_entry_is_not_written_back_and_nothing_else_is_dropped() {
+        // BlueMind 5's read of Hélène's mailbox shared with Bertrand: expanded verbs and the
+        // synthetic owner entry.
+        let read = vec![
+            ace("helene", Verb::All),
+            ace("helene", Verb::Write),
+            ace("helene", Verb::Read),
+            ace("bertrand", Verb::Read),
+            ace("bertrand", Verb::Freebusy),
+        ];
+        let m = merged(&read, Some("helene"), "nathalie");
+        assert!(m.iter().all(|e| e.subject != "helene"), "{m:?}");
+        assert!(m.contains(&ace("bertrand", Verb::Read)) && m.contains(&ace("bertrand", Verb::Freebusy)));
+        assert!(m.contains(&ace("nathalie", Verb::Read)));
+        // A mailshare has no implicit owner: every entry stays.
+        let m = merged(&read, None, "nathalie");
+        assert_eq!(m.len(), read.len() + 1);
+        // The check ignores the owner's entries of a user's mailbox (the read may add them).
+        let after = vec![ace("bertrand", Verb::Read), ace("nathalie", Verb::Read)];
+        assert!(verified(&read, &after, Some("helene"), "nathalie"));
+        assert!(
+            !verified(&read, &after, None, "nathalie"),
+            "a dropped entry is caught"
+        );
+    }
 }

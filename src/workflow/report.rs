@@ -47,6 +47,10 @@ pub struct GrantReport {
     pub after: Vec<String>,
     /// `added`, `already`, `planned`, or `failed`.
     pub status: String,
+    /// How the successor already reads it without an entry of her own (`group compta-team`,
+    /// `a public grant`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     /// Whether the successor is (or would be) subscribed.
     pub subscribed: bool,
     /// The error, if it failed.
