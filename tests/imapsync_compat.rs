@@ -748,3 +748,118 @@ fn a_stripped_starttls_never_makes_the_password_travel_in_clear() {
         "{lines:?}"
     );
 }
+
+/// A server like BlueMind 5: it takes any SASL PLAIN authorization identity and ignores it,
+/// so every login opens the authenticating user's own mailbox.
+fn authzid_ignoring_server() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for sock in listener.incoming().take(8).flatten() {
+            std::thread::spawn(move || {
+                let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut w = sock.try_clone().unwrap();
+                let _ = w.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n");
+                let mut pending_auth: Option<String> = None;
+                for line in BufReader::new(sock).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(tag) = pending_auth.take() {
+                        let _ = w.write_all(format!("{tag} OK logged in\r\n").as_bytes());
+                        continue;
+                    }
+                    let tag = line.split(' ').next().unwrap_or("*").to_string();
+                    let upper = line.to_ascii_uppercase();
+                    let answer = if upper.contains("AUTHENTICATE") {
+                        pending_auth = Some(tag);
+                        "+ \r\n".to_string()
+                    } else if upper.contains("CAPABILITY") {
+                        format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n")
+                    } else if upper.contains("STATUS") {
+                        format!(
+                            "* STATUS \"INBOX\" (UIDVALIDITY 7 UIDNEXT 5 MESSAGES 4)\r\n{tag} OK done\r\n"
+                        )
+                    } else if upper.contains("LIST") {
+                        format!(
+                            "* LIST () \"/\" \"INBOX\"\r\n* LIST () \"/\" \"Admin notes\"\r\n{tag} OK done\r\n"
+                        )
+                    } else if upper.contains("LOGOUT") {
+                        format!("* BYE\r\n{tag} OK bye\r\n")
+                    } else {
+                        format!("{tag} OK done\r\n")
+                    };
+                    if w.write_all(answer.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Issue 11: with `--authuser1` on a server that ignores the authorization identity, the
+/// session is the admin's own mailbox: refused (exit 161), before anything is copied.
+#[test]
+fn an_ignored_authorization_identity_is_refused_not_copied_as_the_user() {
+    let port = authzid_ignoring_server();
+    let dir = tempfile::tempdir().unwrap();
+    let pass = dir.path().join("p");
+    std::fs::write(&pass, "admin-password").unwrap();
+    let p = port.to_string();
+    let pass = pass.display().to_string();
+    let args: Vec<String> = [
+        "imapsync",
+        "--host1",
+        "127.0.0.1",
+        "--port1",
+        &p,
+        "--notls1",
+        "--user1",
+        "bertrand",
+        "--authuser1",
+        "admin",
+        "--passfile1",
+        &pass,
+        "--host2",
+        "127.0.0.1",
+        "--port2",
+        &p,
+        "--notls2",
+        "--user2",
+        "nathalie",
+        "--passfile2",
+        &pass,
+        "--timeout",
+        "5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let d = Dovecot::start().unwrap();
+    let r = offboard(&d, dir.path(), &args);
+    assert_eq!(r.code, 161, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("ignored --authuser1"), "{}", r.stderr);
+    assert!(r.stderr.contains("admin's own mailbox"), "{}", r.stderr);
+    assert!(!r.stdout.contains("Messages transferred"), "{}", r.stdout);
+    // A server that honours it (a Dovecot master user) is not refused.
+    let msgs = scenario(&d, 10);
+    let master = dir.path().join("m");
+    std::fs::write(&master, testkit::MASTER.1).unwrap();
+    let mut line = seed_line(&d, false, false);
+    let at = line.iter().position(|a| a == "--password1").unwrap();
+    line.splice(
+        at..at + 2,
+        [
+            "--authuser1",
+            testkit::MASTER.0,
+            "--passfile1",
+            &master.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let r = offboard(&d, dir.path(), &line);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_copied(&d, &msgs);
+}

@@ -376,6 +376,56 @@ fn credentials(o: &RawOptions, side: Side, user: &str) -> anyhow::Result<Credent
 /// never sent in clear unless the command line says so (`--notlsN`), whatever an attacker
 /// who blocks 993 and strips STARTTLS would like.
 async fn login(ep: &Endpoint, c: &Credentials, side: Side, _o: &RawOptions) -> anyhow::Result<Session> {
+    let session = connect(ep, c, side).await?;
+    if c.authzid.is_some() {
+        check_identity(ep, c, side, session).await
+    } else {
+        Ok(session)
+    }
+}
+
+/// `--authuserN` logs in as the admin on behalf of the user (SASL PLAIN authzid). A server
+/// that ignores the authzid (BlueMind 5 does) opens the admin's own mailbox instead, and the
+/// copy would take the admin's mail for the user's. So the admin logs in on its own too: if
+/// both sessions see the same mailbox, the authzid was ignored and the run stops. (An admin
+/// that cannot log in on its own — a Dovecot master user — cannot be in its own mailbox.)
+async fn check_identity(
+    ep: &Endpoint,
+    c: &Credentials,
+    side: Side,
+    mut session: Session,
+) -> anyhow::Result<Session> {
+    let n = side.n();
+    let own = Credentials {
+        authzid: None,
+        ..c.clone()
+    };
+    let Ok(mut admin) = Session::connect(ep, &own).await else {
+        return Ok(session);
+    };
+    let (theirs, mine) = (session.fingerprint().await, admin.fingerprint().await);
+    admin.logout().await;
+    let theirs = theirs.map_err(|e| side_error(side, e))?;
+    if mine.is_ok_and(|m| m == theirs) {
+        session.logout().await;
+        let user = c.authzid.as_deref().unwrap_or_default();
+        return Err(CliError::new(
+            if side == Side::One { Exit::AuthUser1 } else { Exit::AuthUser2 },
+            format!(
+                "host{n} ignored --authuser{n}: the session is {}'s own mailbox, not {user}'s",
+                c.user
+            ),
+        )
+        .hint(format!(
+            "this server does not honour the SASL authorization identity (BlueMind 5 does not): log in as {user} \
+             with its own password or an API key (--user{n} {user} --passfile{n} FILE)"
+        ))
+        .into());
+    }
+    Ok(session)
+}
+
+async fn connect(ep: &Endpoint, c: &Credentials, side: Side) -> anyhow::Result<Session> {
     let n = side.n();
     match Session::connect(ep, c).await {
         Err(e @ ImapError::StartTlsUnavailable { .. }) => Err(anyhow::Error::new(e).context(

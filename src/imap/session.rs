@@ -368,6 +368,19 @@ impl Session {
         self.list("*").await
     }
 
+    /// What tells one mailbox from another without reading mail: the INBOX's UIDVALIDITY,
+    /// UIDNEXT and message count, and every folder name. Two sessions with the same
+    /// fingerprint see the same mailbox.
+    pub async fn fingerprint(&mut self) -> Result<String, ImapError> {
+        let (validity, next, messages, _) = self.status("INBOX").await?;
+        let mut names: Vec<String> = self.list_all().await?.into_iter().map(|m| m.name).collect();
+        names.sort();
+        Ok(format!(
+            "{validity:?}/{next:?}/{messages}/{}",
+            names.join("\u{0}")
+        ))
+    }
+
     /// `LIST "" pattern`.
     pub async fn list(&mut self, pattern: &str) -> Result<Vec<ListedMailbox>, ImapError> {
         use async_imap::imap_proto::NameAttribute;
