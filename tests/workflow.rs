@@ -584,6 +584,7 @@ fn ctrl_c_deletes_the_keys_closes_the_sessions_and_a_rerun_finishes() {
     let r = Run::from(out);
     assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("interrupted"), "{}", r.stderr);
+    assert_no_secret(&sb, &r, "Ctrl-C");
     let doc = json(&r);
     assert_eq!(doc["credentials"]["keys_minted"], 2);
     assert_eq!(doc["credentials"]["keys_deleted"], 2);
