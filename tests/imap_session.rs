@@ -460,3 +460,45 @@ async fn pipelined_tree_and_statuses_give_one_outcome_per_command_in_order() {
     assert_eq!(s.status("INBOX").await.unwrap(), *outcomes[0].as_ref().unwrap());
     s.logout().await;
 }
+
+/// Issue 12: a folder past one metadata window (5,000 UIDs) is read window by window, every
+/// message once, with its size and identity headers.
+#[tokio::test]
+async fn metadata_of_a_folder_bigger_than_a_window_is_read_whole_and_once() {
+    use offboard::store::Store;
+    let d = Dovecot::start().unwrap();
+    let n = 5_300usize;
+    let mut c = testkit::wire::Conn::login(d.imap_port, BERTRAND.0, BERTRAND.1).unwrap();
+    c.command("CREATE \"Big\"").unwrap();
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("Message-ID: <big{i}@example>\r\nSubject: {i}\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    for chunk in bodies.chunks(1000) {
+        let items: Vec<(String, String, &[u8])> = chunk
+            .iter()
+            .map(|b| {
+                (
+                    String::new(),
+                    "01-Jan-2024 10:00:00 +0000".to_string(),
+                    b.as_slice(),
+                )
+            })
+            .collect();
+        c.multiappend("Big", &items).unwrap();
+    }
+    c.logout();
+    let mut s = Session::connect(
+        &endpoint(&d, Security::StartTls),
+        &creds(BERTRAND.0, BERTRAND.1, AuthMechanism::Auto),
+    )
+    .await
+    .unwrap();
+    let status = Store::examine(&mut s, "Big").await.unwrap();
+    assert_eq!(status.exists as usize, n);
+    let metas = s.fetch_meta().await.unwrap();
+    assert_eq!(metas.len(), n);
+    let uids: std::collections::BTreeSet<u32> = metas.iter().map(|m| m.uid).collect();
+    assert_eq!(uids.len(), n, "a UID came twice");
+    assert!(metas.iter().all(|m| m.size > 0 && !m.identity_headers.is_empty()));
+    s.logout().await;
+}

@@ -81,6 +81,12 @@ pub struct Cli {
     #[arg(long, value_name = "PORT")]
     pub imap_port: Option<u16>,
 
+    /// Seconds without a byte from the IMAP server before its connection is taken as stalled
+    /// and opened again (overrides [imap] timeout; default 120). A copy that keeps moving
+    /// bytes is never cut.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
     /// IMAP transport security (overrides [imap] tls).
     #[arg(long, value_enum, value_name = "MODE")]
     pub imap_tls: Option<TlsMode>,

@@ -134,7 +134,14 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         };
         eprintln!("warning: TLS certificates are not verified ({from})");
     }
-    let imap = Endpoint::new(host, port, tls_mode, &imap_tls, Timeouts::default())?;
+    let mut timeouts = Timeouts::default();
+    if let Some(secs) = cli.timeout.or(cfg.imap.timeout) {
+        timeouts.io = std::time::Duration::from_secs(secs.max(1));
+        timeouts.connect = timeouts
+            .connect
+            .min(timeouts.io.max(std::time::Duration::from_secs(5)));
+    }
+    let imap = Endpoint::new(host, port, tls_mode, &imap_tls, timeouts)?;
     let state_dir = cli
         .state_dir
         .clone()

@@ -36,6 +36,8 @@ pub struct ImapSection {
     /// Skip certificate verification (not recommended).
     #[serde(default)]
     pub insecure: bool,
+    /// Seconds without a byte before a connection is taken as stalled (default 120).
+    pub timeout: Option<u64>,
 }
 
 /// `[copy]`.

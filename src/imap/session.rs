@@ -129,6 +129,8 @@ pub struct Session {
     /// The mailbox selected or examined last (STATUS must not be sent on it, RFC 3501
     /// §6.3.10).
     selected: Option<String>,
+    /// Its UIDNEXT when opened, to fetch its metadata in UID windows.
+    selected_uid_next: Option<u32>,
 }
 
 impl std::fmt::Debug for Session {
@@ -164,6 +166,7 @@ impl Session {
             raw_tag: 0,
             streaming: None,
             selected: None,
+            selected_uid_next: None,
         };
         // Capabilities change after login (RFC 3501 §6.2.3): ask again.
         session.refresh_capabilities().await?;
@@ -186,6 +189,11 @@ impl Session {
     /// The mailbox selected or examined last, if any.
     pub fn selected(&self) -> Option<&str> {
         self.selected.as_deref()
+    }
+
+    /// The UIDNEXT of the selected mailbox when it was opened, if the server said.
+    pub fn selected_uid_next(&self) -> Option<u32> {
+        self.selected_uid_next
     }
 
     /// TCP (+ TLS), greeting read: a client ready for login.
@@ -473,6 +481,7 @@ impl Session {
             .map_err(|_| self.endpoint.timeout("EXAMINE", timeout))?
             .map_err(|e| self.command_error("EXAMINE", e))?;
         self.selected = Some(wire_name.to_string());
+        self.selected_uid_next = mb.uid_next;
         Ok((mb.uid_validity, mb.uid_next, mb.exists, mb.highest_modseq))
     }
 
@@ -495,6 +504,7 @@ impl Session {
             .map_err(|_| self.endpoint.timeout("SELECT", timeout))?
             .map_err(|e| self.command_error("SELECT", e))?;
         self.selected = Some(wire_name.to_string());
+        self.selected_uid_next = mb.uid_next;
         Ok((mb.uid_validity, mb.uid_next, mb.exists, mb.highest_modseq))
     }
 
@@ -514,7 +524,6 @@ impl Session {
         query: &str,
         mut each: impl FnMut(&async_imap::types::Fetch),
     ) -> Result<(), ImapError> {
-        let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let fut = async {
             let mut stream = self.inner.uid_fetch(set, query).await?;
@@ -523,7 +532,7 @@ impl Session {
             }
             Ok::<_, async_imap::error::Error>(())
         };
-        deadline(&endpoint, "UID FETCH", timeout, fut).await
+        progressing(&endpoint, "UID FETCH", fut).await
     }
 
     /// APPEND with flags and internal date; returns APPENDUID `(uidvalidity, uid)` when the
@@ -539,7 +548,6 @@ impl Session {
         let mailbox = self.quote_arg("APPEND", wire_name)?;
         let literal_plus = self.has_capability("LITERAL+");
         let cmd = append_command(&mailbox, flags, internal_date, body.len() as u64, literal_plus);
-        let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let fut = async {
             let tag = self.inner.run_command(&cmd).await?;
@@ -572,7 +580,7 @@ impl Session {
                 }
             }
         };
-        deadline(&endpoint, "APPEND", timeout, fut).await
+        progressing(&endpoint, "APPEND", fut).await
     }
 
     /// Appends several messages to one mailbox at once. With MULTIAPPEND (RFC 3502) and
@@ -616,30 +624,37 @@ impl Session {
         items: &[(&[String], Option<&str>, &[u8])],
     ) -> Result<Vec<Appended>, ImapError> {
         let mailbox = self.quote_arg("APPEND", wire_name)?;
-        let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let host = self.endpoint.host.clone();
+        // At most PIPELINE_WINDOW appends in flight: their answers stay far below what
+        // socket buffers hold, so the server never blocks on a client still writing.
         let fut = async {
-            let mut tags = Vec::with_capacity(items.len());
-            for (flags, date, body) in items {
-                let cmd = append_command(&mailbox, flags, *date, body.len() as u64, true);
-                tags.push(self.inner.run_command(&cmd).await?);
-                let io = self.inner.get_mut();
-                io.write_all(body).await?;
-                io.write_all(b"\r\n").await?;
+            let mut out = Vec::with_capacity(items.len());
+            for window in items.chunks(PIPELINE_WINDOW) {
+                let mut tags = Vec::with_capacity(window.len());
+                for (flags, date, body) in window {
+                    let cmd = append_command(&mailbox, flags, *date, body.len() as u64, true);
+                    tags.push(self.inner.run_command(&cmd).await?);
+                    let io = self.inner.get_mut();
+                    io.write_all(body).await?;
+                    io.write_all(b"\r\n").await?;
+                }
+                self.inner.get_mut().flush().await?;
+                out.extend(
+                    completions(&mut self.inner, &tags, |status, outcome, _| match status {
+                        Status::Ok => Ok(appended_uids(outcome).first().copied()),
+                        _ => Err(ImapError::Refused {
+                            host: host.clone(),
+                            command: "APPEND".into(),
+                            server: refusal_words(outcome),
+                        }),
+                    })
+                    .await?,
+                );
             }
-            self.inner.get_mut().flush().await?;
-            completions(&mut self.inner, &tags, |status, outcome, _| match status {
-                Status::Ok => Ok(appended_uids(outcome).first().copied()),
-                _ => Err(ImapError::Refused {
-                    host: host.clone(),
-                    command: "APPEND".into(),
-                    server: refusal_words(outcome),
-                }),
-            })
-            .await
+            Ok(out)
         };
-        deadline(&endpoint, "APPEND", timeout, fut).await
+        progressing(&endpoint, "APPEND", fut).await
     }
 
     /// Runs commands back to back without waiting for each answer (RFC 3501 §5.5), at most
@@ -740,7 +755,6 @@ impl Session {
             message_args(flags, *date, body.len() as u64, true)
         };
         let first = format!("APPEND {mailbox} {}", part(&items[0]));
-        let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let n = items.len();
         let fut = async {
@@ -765,7 +779,7 @@ impl Session {
             })
             .await?
         };
-        deadline(&endpoint, "APPEND", timeout, fut).await
+        progressing(&endpoint, "APPEND", fut).await
     }
 
     /// `UID FETCH set (UID BODY.PEEK[])`, every response kept whole: the caller bounds the
@@ -794,13 +808,12 @@ impl Session {
         set: &str,
         query: &str,
     ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
-        let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let fut = async {
             let stream = self.inner.uid_fetch(set, query).await?;
             stream.try_collect::<Vec<_>>().await
         };
-        deadline(&endpoint, "UID FETCH", timeout, fut).await
+        progressing(&endpoint, "UID FETCH", fut).await
     }
 
     /// Starts an APPEND of exactly `size` bytes that the caller writes in pieces with
@@ -861,7 +874,6 @@ impl Session {
                 "internal error: no APPEND in progress, please report".into(),
             ));
         };
-        let timeout = self.endpoint.timeouts.io;
         let endpoint = self.endpoint.clone();
         let fut = async {
             write_literal(self.inner.get_mut(), &[]).await?;
@@ -872,7 +884,7 @@ impl Session {
             })
             .await?
         };
-        deadline(&endpoint, "APPEND", timeout, fut).await
+        progressing(&endpoint, "APPEND", fut).await
     }
 
     /// LOGOUT; errors are ignored (the server may close first, which is fine).
@@ -948,7 +960,20 @@ const PIPELINE_WINDOW: usize = 64;
 /// One pipelined command's outcome, with the STATUS data that came before its completion.
 type Piped = (Result<(), ImapError>, Option<FolderState>);
 
-/// Runs one command's exchange under the I/O timeout, mapping async-imap's errors to ours.
+/// Runs a command that moves data (FETCH of bodies or metadata, APPEND) with no deadline of
+/// its own: a big folder or message may take long while bytes flow. The stall timer is the
+/// transport's: a read or write that makes no progress for the I/O timeout fails. Maps
+/// async-imap's errors to ours.
+async fn progressing<T>(
+    endpoint: &Endpoint,
+    command: &str,
+    fut: impl std::future::Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, ImapError> {
+    fut.await.map_err(|e| command_error(endpoint, command, e))
+}
+
+/// Runs one short command's exchange under the I/O timeout, mapping async-imap's errors to
+/// ours.
 async fn deadline<T>(
     endpoint: &Endpoint,
     command: &str,

@@ -53,6 +53,28 @@ fn uid_set(uids: &[Uid]) -> String {
     out
 }
 
+/// UIDs per metadata FETCH: each window is its own command, so a big folder is never one
+/// command of unbounded size, and a server that answers slowly answers window by window.
+const META_WINDOW: u32 = 5_000;
+
+/// The UID sets that cover a folder whose UIDNEXT is `uid_next`, window by window; the last
+/// one is open-ended (`n:*`), so a message that arrived after the folder was opened is not
+/// missed (and `*` past the end names the last message again: the caller keeps one entry per
+/// UID).
+fn uid_windows(uid_next: Option<u32>) -> Vec<String> {
+    let Some(next) = uid_next.filter(|n| *n > META_WINDOW) else {
+        return vec!["1:*".to_string()];
+    };
+    let mut out = Vec::new();
+    let mut lo = 1u32;
+    while next - lo > META_WINDOW {
+        out.push(format!("{lo}:{}", lo + META_WINDOW - 1));
+        lo += META_WINDOW;
+    }
+    out.push(format!("{lo}:*"));
+    out
+}
+
 /// Identity headers fetched for every message (imapsync's default `--useheader` set).
 const IDENTITY_QUERY: &str =
     "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID RECEIVED)])";
@@ -237,25 +259,27 @@ impl Store for Session {
         // (with a UID under CONDSTORE) in the middle of ours: one entry per UID, and the one
         // that answers our query (it has the size and the header section) wins.
         let mut out: std::collections::BTreeMap<Uid, MessageMeta> = std::collections::BTreeMap::new();
-        self.uid_fetch_each("1:*", IDENTITY_QUERY, |f| {
-            let Some(uid) = f.uid else { return };
-            let ours = f.size.is_some() && f.header().is_some();
-            if out.contains_key(&uid) && !ours {
-                return;
-            }
-            out.insert(
-                uid,
-                MessageMeta {
+        for set in uid_windows(self.selected_uid_next()) {
+            self.uid_fetch_each(&set, IDENTITY_QUERY, |f| {
+                let Some(uid) = f.uid else { return };
+                let ours = f.size.is_some() && f.header().is_some();
+                if out.contains_key(&uid) && !ours {
+                    return;
+                }
+                out.insert(
                     uid,
-                    flags: flags_of(f),
-                    internal_date: f.internal_date().as_ref().map(format_date),
-                    size: u64::from(f.size.unwrap_or(0)),
-                    identity_headers: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
-                },
-            );
-        })
-        .await
-        .map_err(|e| to_store(e, FailureKind::Fetch))?;
+                    MessageMeta {
+                        uid,
+                        flags: flags_of(f),
+                        internal_date: f.internal_date().as_ref().map(format_date),
+                        size: u64::from(f.size.unwrap_or(0)),
+                        identity_headers: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                    },
+                );
+            })
+            .await
+            .map_err(|e| to_store(e, FailureKind::Fetch))?;
+        }
         Ok(out.into_values().collect())
     }
 
@@ -364,6 +388,17 @@ impl Store for Session {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn metadata_is_fetched_in_windows_that_cover_every_uid() {
+        assert_eq!(super::uid_windows(None), ["1:*"]);
+        assert_eq!(super::uid_windows(Some(10)), ["1:*"]);
+        assert_eq!(
+            super::uid_windows(Some(12_001)),
+            ["1:5000", "5001:10000", "10001:*"]
+        );
+        assert_eq!(super::uid_windows(Some(10_001)), ["1:5000", "5001:*"]);
+    }
+
     #[test]
     fn uid_sets_fold_ranges() {
         assert_eq!(super::uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");

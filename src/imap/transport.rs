@@ -43,7 +43,9 @@ impl fmt::Display for Security {
 pub struct Timeouts {
     /// Establishing TCP and TLS.
     pub connect: Duration,
-    /// Any single read or write once connected, and any command awaiting its answer.
+    /// The stall timer: a read or write that makes no progress for this long fails, whatever
+    /// the command; short commands (LIST, STATUS, CREATE…) also get at most this long for
+    /// their whole answer. A FETCH or APPEND that keeps moving bytes is never cut.
     pub io: Duration,
 }
 
