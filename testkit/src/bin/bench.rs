@@ -2,7 +2,10 @@
 //!
 //!     cargo build --release && cargo run --release -p testkit --bin bench -- \
 //!         [--messages N] [--huge N] [--huge-mb MB] [--runs N] [--peer-runs N] [--only-offboard]
-//!         [--disk] [--rtt-ms N]
+//!         [--disk] [--rtt-ms N] [--one-folder N]
+//!
+//! `--one-folder N`: one INBOX of N small messages (a career's mailbox) instead of the mixed
+//! mailbox, to measure what grows with a folder's size.
 //!
 //! `OFFBOARD_BENCH_ARGS` adds options to the offboard runs (e.g. "--workers 4").
 //!
@@ -210,7 +213,13 @@ fn main() -> Result<()> {
         max_lifetime: std::time::Duration::from_secs(3600),
         ..Default::default()
     })?;
+    let one_folder = arg("--one-folder", 0);
+    let n = if one_folder > 0 { one_folder } else { n };
     let mut spec = MailboxSpec::benchmark(2026, n);
+    if one_folder > 0 {
+        spec.folders = vec!["INBOX".into()];
+        spec.medium_share = 0.0;
+    }
     spec.large = huge;
     spec.large_size = huge_mb << 20;
     // The benchmark copies the leaver's own folders: no Junk/Trash/Outbox in the source.
