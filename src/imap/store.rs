@@ -255,32 +255,38 @@ impl Store for Session {
     }
 
     async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError> {
-        // Another session changing flags makes the server send unsolicited FETCH responses
-        // (with a UID under CONDSTORE) in the middle of ours: one entry per UID, and the one
-        // that answers our query (it has the size and the header section) wins.
         let mut out: std::collections::BTreeMap<Uid, MessageMeta> = std::collections::BTreeMap::new();
+        self.fetch_meta_each(&mut |m| {
+            out.insert(m.uid, m);
+        })
+        .await?;
+        Ok(out.into_values().collect())
+    }
+
+    async fn fetch_meta_each(
+        &mut self,
+        each: &mut (dyn FnMut(MessageMeta) + Send),
+    ) -> Result<(), StoreError> {
+        // Another session changing flags makes the server send unsolicited FETCH responses
+        // (with a UID under CONDSTORE) in the middle of ours: only a response that answers
+        // our query (it has RFC822.SIZE) describes a message.
         for set in uid_windows(self.selected_uid_next()) {
             self.uid_fetch_each(&set, IDENTITY_QUERY, |f| {
-                let Some(uid) = f.uid else { return };
-                let ours = f.size.is_some() && f.header().is_some();
-                if out.contains_key(&uid) && !ours {
+                let (Some(uid), Some(size)) = (f.uid, f.size) else {
                     return;
-                }
-                out.insert(
+                };
+                each(MessageMeta {
                     uid,
-                    MessageMeta {
-                        uid,
-                        flags: flags_of(f),
-                        internal_date: f.internal_date().as_ref().map(format_date),
-                        size: u64::from(f.size.unwrap_or(0)),
-                        identity_headers: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
-                    },
-                );
+                    flags: flags_of(f),
+                    internal_date: f.internal_date().as_ref().map(format_date),
+                    size: u64::from(size),
+                    identity_headers: f.header().map(<[u8]>::to_vec).unwrap_or_default(),
+                });
             })
             .await
             .map_err(|e| to_store(e, FailureKind::Fetch))?;
         }
-        Ok(out.into_values().collect())
+        Ok(())
     }
 
     async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError> {

@@ -248,6 +248,18 @@ pub trait Store {
     async fn set_flags(&mut self, uid: Uid, flags: &[String]) -> Result<(), StoreError>;
     /// Metadata of every message of the examined folder.
     async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError>;
+    /// The same, handed over one message at a time as it arrives, so the caller can keep a
+    /// compact form and drop the header bytes at once. A UID may come twice (the caller
+    /// keeps one). The default collects [`Store::fetch_meta`].
+    async fn fetch_meta_each(
+        &mut self,
+        each: &mut (dyn FnMut(MessageMeta) + Send),
+    ) -> Result<(), StoreError> {
+        for m in self.fetch_meta().await? {
+            each(m);
+        }
+        Ok(())
+    }
     /// The whole header of some messages of the examined folder (identity fallback).
     async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError>;
     /// The exact bytes of one message of the examined folder, without marking it read.

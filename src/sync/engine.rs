@@ -24,14 +24,13 @@
 //! when the attempts are spent does the run stop. Over quota stops the run at once (every
 //! further message would be refused too). A run that stops keeps its report.
 
-use super::identity::{fallback_key, header_key};
+use super::index::{Compact, FolderIndex, Msg};
 use super::journal::{CopyRecord, FolderRecord, Journal};
 use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_folders, with_parents};
 use super::matching::{Delivered, Destination, Inputs, match_folder};
 use super::report::{FolderFailure, FolderFailureKind, FolderReport, MessageFailure, Reporter, SyncReport};
 use crate::store::{
-    FailureKind, FailureScope, FolderNames, FolderStatus, MessageMeta, NewMessage, Store, StoreError, TreeOp,
-    Uid,
+    FailureKind, FailureScope, FolderNames, FolderStatus, NewMessage, Store, StoreError, TreeOp, Uid,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -136,35 +135,6 @@ pub struct Aborted {
     /// Why it stopped.
     #[source]
     pub error: SyncError,
-}
-
-/// Keys of messages, computed the same way on both sides.
-async fn keys_of<S: Store>(store: &mut S, metas: &[MessageMeta]) -> Result<Vec<String>, StoreError> {
-    let mut keys: Vec<Option<String>> = metas.iter().map(|m| header_key(&m.identity_headers)).collect();
-    let missing: Vec<Uid> = metas
-        .iter()
-        .zip(&keys)
-        .filter(|(_, k)| k.is_none())
-        .map(|(m, _)| m.uid)
-        .collect();
-    if !missing.is_empty() {
-        let headers: HashMap<Uid, Vec<u8>> = store.fetch_headers(&missing).await?.into_iter().collect();
-        for (m, k) in metas.iter().zip(keys.iter_mut()) {
-            if k.is_none() {
-                *k = Some(fallback_key(
-                    headers.get(&m.uid).map(Vec::as_slice).unwrap_or(&[]),
-                    m.size,
-                ));
-            }
-        }
-    }
-    Ok(keys.into_iter().map(Option::unwrap_or_default).collect())
-}
-
-fn date_secs(d: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_str(d.trim(), "%d-%b-%Y %H:%M:%S %z")
-        .ok()
-        .map(|d| d.timestamp())
 }
 
 /// What is known of a folder pair before its copy starts: whether the destination existed
@@ -631,15 +601,6 @@ fn plan_tree(
     created
 }
 
-/// Metadata of the opened folder; an empty folder is not asked (some servers answer `1:*` on
-/// an empty mailbox with BAD).
-async fn metas_of<S: Store>(store: &mut S, status: &FolderStatus) -> Result<Vec<MessageMeta>, StoreError> {
-    if status.exists == 0 {
-        return Ok(Vec::new());
-    }
-    store.fetch_meta().await
-}
-
 /// Copies what the destination folder lacks.
 async fn copy_folder<S: Store, D: Store>(
     src: &mut S,
@@ -693,25 +654,32 @@ async fn copy_folder<S: Store, D: Store>(
         fr.found = u64::from(status.exists);
         return Ok(());
     }
-    let mut metas = metas_of(src, &status).await.map_err(|e| side(e, true))?;
+    let mut source = FolderIndex::read(src, status.exists)
+        .await
+        .map_err(|e| side(e, true))?;
     if filtered {
-        metas.retain(|meta| {
-            let Some(t) = meta.internal_date.as_deref().and_then(date_secs) else {
-                return true;
-            };
-            let age_days = (opts.now - t) / 86_400;
+        let now = opts.now;
+        let keep = |secs: Option<i64>| {
+            let Some(t) = secs else { return true };
+            let age_days = (now - t) / 86_400;
             opts.max_age_days.is_none_or(|max| age_days <= i64::from(max))
                 && opts.min_age_days.is_none_or(|min| age_days >= i64::from(min))
-        });
+        };
+        let kept: HashSet<Uid> = source
+            .records()
+            .iter()
+            .filter(|r| keep(source.date_secs(r)))
+            .map(|r| r.uid)
+            .collect();
+        source.retain(|r| kept.contains(&r.uid));
     }
-    fr.found = metas.len() as u64;
-    fr.bytes_found = metas.iter().map(|m| m.size).sum();
+    fr.found = source.records().len() as u64;
+    fr.bytes_found = source.records().iter().map(|r| r.size).sum();
 
     // What the destination holds now.
     let resync = opts.resync_flags && !opts.dry_run;
     let mut dest = None;
-    let mut dest_flags: HashMap<Uid, Vec<String>> = HashMap::new();
-    let mut dest_keyed: Vec<(Uid, String)> = Vec::new();
+    let mut dest_index = FolderIndex::default();
     if dest_exists {
         let st = if resync {
             dst.select(&m.dest).await
@@ -719,15 +687,14 @@ async fn copy_folder<S: Store, D: Store>(
             dst.examine(&m.dest).await
         };
         let st = st.map_err(|e| side(e, false))?;
-        let dmetas = metas_of(dst, &st).await.map_err(|e| side(e, false))?;
-        let dkeys = keys_of(dst, &dmetas).await.map_err(|e| side(e, false))?;
-        dest_keyed = dmetas.iter().map(|d| d.uid).zip(dkeys).collect();
-        dest_flags = dmetas.into_iter().map(|d| (d.uid, d.flags)).collect();
+        dest_index = FolderIndex::read(dst, st.exists)
+            .await
+            .map_err(|e| side(e, false))?;
         dest = Some(st.uid_validity);
     }
-    let dest_before = dest_keyed.len() as u64;
-    let keys = keys_of(src, &metas).await.map_err(|e| side(e, true))?;
-    let source_keyed: Vec<(Uid, String)> = metas.iter().map(|m| m.uid).zip(keys).collect();
+    let dest_before = dest_index.records().len() as u64;
+    let dest_keyed = dest_index.keyed();
+    let source_keyed = source.keyed();
 
     let (journal, lost) = deliveries(shared.journal.borrow().as_deref(), m, status.uid_validity, dest);
     let plan = match_folder(Inputs {
@@ -740,35 +707,39 @@ async fn copy_folder<S: Store, D: Store>(
         // Messages a server lost were not removed by anyone: they are copied again.
         keep_removals: opts.keep_removals && !lost,
     });
+    drop((source_keyed, dest_keyed, journal));
     // On a retry after a reconnection, what the failed attempt copied is found here again.
     let copied_before = fr.copied;
     fr.already = (plan.pairs.len() as u64).saturating_sub(copied_before);
     fr.removed_by_successor = plan.removed.len() as u64;
     if resync {
-        let by_uid: HashMap<Uid, &MessageMeta> = metas.iter().map(|m| (m.uid, m)).collect();
+        let theirs: HashMap<Uid, &Compact> = source.records().iter().map(|r| (r.uid, r)).collect();
+        let ours: HashMap<Uid, &Compact> = dest_index.records().iter().map(|r| (r.uid, r)).collect();
         for (su, du) in &plan.pairs {
-            let Some(meta) = by_uid.get(su) else { continue };
-            let mut want = meta.flags.clone();
-            let mut current = dest_flags.get(du).cloned().unwrap_or_default();
-            want.sort();
-            current.sort();
-            if want != current {
-                dst.set_flags(*du, &meta.flags)
-                    .await
-                    .map_err(|e| side(e, false))?;
+            let (Some(s), Some(d)) = (theirs.get(su), ours.get(du)) else {
+                continue;
+            };
+            let want = source.flags(s);
+            if want != dest_index.flags(d) {
+                dst.set_flags(*du, want).await.map_err(|e| side(e, false))?;
                 fr.flags_updated += 1;
             }
         }
     }
+    drop(dest_index);
     let todo_uids: HashSet<Uid> = plan.todo.iter().copied().collect();
-    let todo: Vec<&MessageMeta> = metas.iter().filter(|m| todo_uids.contains(&m.uid)).collect();
+    let todo: Vec<&Compact> = source
+        .records()
+        .iter()
+        .filter(|r| todo_uids.contains(&r.uid))
+        .collect();
 
     if opts.dry_run {
         fr.copied += todo.len() as u64;
         fr.bytes_copied += todo.iter().map(|m| m.size).sum::<u64>();
         return Ok(());
     }
-    copy_messages(src, dst, m, status.uid_validity, &todo, shared, fr).await?;
+    copy_messages(src, dst, m, status.uid_validity, (&todo, &source), shared, fr).await?;
     if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
         j.sync().map_err(|e| Stop::Run(e.into()))?;
     }
@@ -909,8 +880,8 @@ const BATCH_BYTES: u64 = 8 << 20;
 
 /// Splits the messages to copy into batches bounded by count and bytes; a message bigger
 /// than the budget travels alone.
-fn batches<'a>(todo: &[&'a MessageMeta]) -> Vec<Vec<&'a MessageMeta>> {
-    let mut out: Vec<Vec<&MessageMeta>> = Vec::new();
+fn batches<'a>(todo: &[&'a Compact]) -> Vec<Vec<&'a Compact>> {
+    let mut out: Vec<Vec<&Compact>> = Vec::new();
     let mut bytes = 0;
     for m in todo {
         let full = out
@@ -965,7 +936,7 @@ async fn copy_messages<S: Store, D: Store>(
     dst: &mut D,
     m: &FolderMapping,
     source_validity: u32,
-    todo: &[&MessageMeta],
+    (todo, index): (&[&Compact], &FolderIndex),
     shared: &Shared<'_>,
     fr: &mut FolderReport,
 ) -> Result<(), Stop> {
@@ -975,10 +946,10 @@ async fn copy_messages<S: Store, D: Store>(
         todo.len().saturating_sub(done)
     };
     // Messages over the batch budget are streamed one by one, never held whole.
-    let (big, small): (Vec<&MessageMeta>, Vec<&MessageMeta>) =
-        todo.iter().partition(|m| m.size > BATCH_BYTES);
-    for meta in big {
+    let (big, small): (Vec<&Compact>, Vec<&Compact>) = todo.iter().partition(|m| m.size > BATCH_BYTES);
+    for record in big {
         halted(shared)?;
+        let meta = &index.msg(record);
         match stream_one(src, dst, m, meta).await? {
             Ok(uid) => copied_one(shared, fr, m, source_validity, meta, meta.size, uid)?,
             Err(e) if e.kind == FailureKind::OverQuota => return Err(over_quota(fr, m, left(fr), e)),
@@ -989,23 +960,25 @@ async fn copy_messages<S: Store, D: Store>(
     let Some(first) = batches.first() else {
         return Ok(());
     };
-    let uids = |b: &[&MessageMeta]| b.iter().map(|m| m.uid).collect::<Vec<_>>();
+    let uids = |b: &[&Compact]| b.iter().map(|m| m.uid).collect::<Vec<_>>();
     let mut fetched: Fetched = src.fetch_bodies(&uids(first)).await;
-    for (k, batch) in batches.iter().enumerate() {
+    for (k, records) in batches.iter().enumerate() {
         halted(shared)?;
+        // Flags and dates are rebuilt for this batch only.
+        let batch: Vec<Msg> = records.iter().map(|r| index.msg(r)).collect();
         let (bodies, fetch_failed) = match fetched {
             Ok(b) => (b, false),
             Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
             Err(e) => {
-                for meta in batch {
+                for meta in &batch {
                     failed_one(shared, fr, m, meta.uid, e.clone());
                 }
                 (Vec::new(), true)
             }
         };
         let mut by_uid: HashMap<Uid, crate::store::Body> = bodies.into_iter().collect();
-        let mut present: Vec<(&MessageMeta, crate::store::Body)> = Vec::with_capacity(batch.len());
-        for meta in batch {
+        let mut present: Vec<(&Msg, crate::store::Body)> = Vec::with_capacity(batch.len());
+        for meta in &batch {
             match by_uid.remove(&meta.uid) {
                 Some(b) => present.push((meta, b)),
                 None if fetch_failed => {}
@@ -1102,7 +1075,7 @@ fn copied_one(
     fr: &mut FolderReport,
     m: &FolderMapping,
     source_validity: u32,
-    meta: &MessageMeta,
+    meta: &Msg,
     len: u64,
     uid: Option<(u32, Uid)>,
 ) -> Result<(), Stop> {
@@ -1133,7 +1106,7 @@ async fn copy_whole<S: Store, D: Store>(
     src: &mut S,
     dst: &mut D,
     m: &FolderMapping,
-    meta: &MessageMeta,
+    meta: &Msg,
 ) -> Result<Result<Option<(u32, Uid)>, StoreError>, Stop> {
     let mut bodies = match src.fetch_bodies(&[meta.uid]).await {
         Ok(b) => b,
@@ -1166,7 +1139,7 @@ async fn stream_one<S: Store, D: Store>(
     src: &mut S,
     dst: &mut D,
     m: &FolderMapping,
-    meta: &MessageMeta,
+    meta: &Msg,
 ) -> Result<Result<Option<(u32, Uid)>, StoreError>, Stop> {
     let size = meta.size;
     // The literal's length is announced first, so RFC822.SIZE must be the exact length:

@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod identity;
+pub mod index;
 pub mod journal;
 pub mod mapping;
 pub mod matching;

@@ -1,0 +1,227 @@
+//! A folder's messages as the engine keeps them while it copies the folder: one compact
+//! record per message (UID, size, an interned flag set, a packed date, a 16-byte identity
+//! digest), built while the metadata streams in, so the header bytes of a 500,000-message
+//! folder are never all in memory at once. Everything the copy needs (flags, the exact
+//! INTERNALDATE text) is rebuilt from a record when its batch is formed.
+
+use super::identity::{fallback_key, header_key};
+use crate::store::{MessageMeta, Store, StoreError, Uid};
+use md5::{Digest, Md5};
+use std::collections::HashMap;
+
+/// A message's identity, digested (the key string of [`super::identity`], hashed).
+pub type Key = [u8; 16];
+
+fn digest(key: &str) -> Key {
+    Md5::digest(key.as_bytes()).into()
+}
+
+/// An INTERNALDATE: packed when it parses (seconds, offset), else the server's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Date {
+    None,
+    Packed { secs: i64, offset: i32 },
+    Raw(u32),
+}
+
+const DATE_FORMAT: &str = "%d-%b-%Y %H:%M:%S %z";
+
+/// One message, compact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compact {
+    /// UID in its folder.
+    pub uid: Uid,
+    /// RFC822.SIZE.
+    pub size: u64,
+    flags: u32,
+    date: Date,
+    /// Identity digest; `None` until the fallback (whole header) is known.
+    key: Option<Key>,
+}
+
+/// One message as a batch needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    /// UID in its folder.
+    pub uid: Uid,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// Flags and keywords.
+    pub flags: Vec<String>,
+    /// INTERNALDATE as the server wrote it.
+    pub internal_date: Option<String>,
+}
+
+/// A folder's messages, in UID order, each once.
+#[derive(Debug, Default)]
+pub struct FolderIndex {
+    records: Vec<Compact>,
+    flagsets: Vec<Vec<String>>,
+    flag_ids: HashMap<Vec<String>, u32>,
+    raw_dates: Vec<String>,
+}
+
+impl FolderIndex {
+    /// Reads the metadata of the opened folder from `store`, window by window, keeping one
+    /// compact record per UID (a UID answered twice — a window's open end, another session's
+    /// flag change — counts once), then the fallback identity of messages without
+    /// Message-Id or Received.
+    pub async fn read<S: Store>(store: &mut S, exists: u32) -> Result<Self, StoreError> {
+        let mut ix = FolderIndex::default();
+        if exists == 0 {
+            // Some servers answer `1:*` on an empty mailbox with BAD: not asked.
+            return Ok(ix);
+        }
+        store.fetch_meta_each(&mut |m| ix.push(m)).await?;
+        ix.records.sort_by_key(|r| r.uid);
+        ix.records.dedup_by_key(|r| r.uid);
+        let missing: Vec<Uid> = ix
+            .records
+            .iter()
+            .filter(|r| r.key.is_none())
+            .map(|r| r.uid)
+            .collect();
+        if !missing.is_empty() {
+            let headers: HashMap<Uid, Vec<u8>> = store.fetch_headers(&missing).await?.into_iter().collect();
+            for r in ix.records.iter_mut().filter(|r| r.key.is_none()) {
+                let header = headers.get(&r.uid).map(Vec::as_slice).unwrap_or(&[]);
+                r.key = Some(digest(&fallback_key(header, r.size)));
+            }
+        }
+        ix.records.shrink_to_fit();
+        Ok(ix)
+    }
+
+    /// Takes one message's metadata; its header bytes are digested and dropped here.
+    pub fn push(&mut self, m: MessageMeta) {
+        let mut flags = m.flags;
+        flags.sort();
+        let next = self.flagsets.len() as u32;
+        let flag_id = *self.flag_ids.entry(flags.clone()).or_insert_with(|| {
+            self.flagsets.push(flags);
+            next
+        });
+        let date = match m.internal_date {
+            None => Date::None,
+            Some(text) => match chrono::DateTime::parse_from_str(text.trim(), DATE_FORMAT) {
+                Ok(d) if d.format(DATE_FORMAT).to_string() == text => Date::Packed {
+                    secs: d.timestamp(),
+                    offset: d.offset().local_minus_utc(),
+                },
+                _ => {
+                    self.raw_dates.push(text);
+                    Date::Raw(self.raw_dates.len() as u32 - 1)
+                }
+            },
+        };
+        self.records.push(Compact {
+            uid: m.uid,
+            size: m.size,
+            flags: flag_id,
+            date,
+            key: header_key(&m.identity_headers).map(|k| digest(&k)),
+        });
+    }
+
+    /// The records, in UID order.
+    pub fn records(&self) -> &[Compact] {
+        &self.records
+    }
+
+    /// Keeps only the records `keep` accepts.
+    pub fn retain(&mut self, keep: impl FnMut(&Compact) -> bool) {
+        self.records.retain(keep);
+    }
+
+    /// `(UID, identity)` of every message, for the matcher.
+    pub fn keyed(&self) -> Vec<(Uid, Key)> {
+        self.records
+            .iter()
+            .map(|r| (r.uid, r.key.unwrap_or_default()))
+            .collect()
+    }
+
+    /// A message's flags, sorted.
+    pub fn flags(&self, r: &Compact) -> &[String] {
+        self.flagsets
+            .get(r.flags as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// A message's INTERNALDATE in seconds, when it has one.
+    pub fn date_secs(&self, r: &Compact) -> Option<i64> {
+        match r.date {
+            Date::Packed { secs, .. } => Some(secs),
+            _ => self.date_text(r).and_then(|t| {
+                chrono::DateTime::parse_from_str(t.trim(), DATE_FORMAT)
+                    .ok()
+                    .map(|d| d.timestamp())
+            }),
+        }
+    }
+
+    fn date_text(&self, r: &Compact) -> Option<String> {
+        match r.date {
+            Date::None => None,
+            Date::Raw(i) => self.raw_dates.get(i as usize).cloned(),
+            Date::Packed { secs, offset } => {
+                let tz = chrono::FixedOffset::east_opt(offset)?;
+                let d = chrono::DateTime::from_timestamp(secs, 0)?.with_timezone(&tz);
+                Some(d.format(DATE_FORMAT).to_string())
+            }
+        }
+    }
+
+    /// The message as a batch needs it: flags and the server's exact INTERNALDATE text.
+    pub fn msg(&self, r: &Compact) -> Msg {
+        Msg {
+            uid: r.uid,
+            size: r.size,
+            flags: self.flags(r).to_vec(),
+            internal_date: self.date_text(r),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(uid: Uid, flags: &[&str], date: Option<&str>, headers: &[u8]) -> MessageMeta {
+        MessageMeta {
+            uid,
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            internal_date: date.map(str::to_string),
+            size: 100 + u64::from(uid),
+            identity_headers: headers.to_vec(),
+        }
+    }
+
+    #[test]
+    fn records_give_back_exactly_what_came_in() {
+        let mut ix = FolderIndex::default();
+        let dates = [
+            Some("01-Jan-2024 10:00:00 +0100"),
+            Some("31-Dec-1999 23:59:59 -0930"),
+            Some(" 1-Feb-2024 08:00:00 +0000"),
+            None,
+        ];
+        for (i, d) in dates.iter().enumerate() {
+            let flags: &[&str] = if i % 2 == 0 { &["\\Seen", "$Label1"] } else { &[] };
+            ix.push(meta(i as Uid + 1, flags, *d, b"Message-ID: <a@b>\r\n"));
+        }
+        for (r, d) in ix.records().iter().zip(dates) {
+            let m = ix.msg(r);
+            assert_eq!(m.internal_date.as_deref(), d, "date of UID {}", r.uid);
+            assert_eq!(m.size, 100 + u64::from(r.uid));
+        }
+        assert_eq!(ix.msg(&ix.records()[0]).flags, ["$Label1", "\\Seen"]);
+        assert!(ix.msg(&ix.records()[1]).flags.is_empty());
+        // Flag sets are shared, not repeated per message.
+        assert_eq!(ix.flagsets.len(), 2);
+        // Same identity headers, same key.
+        assert_eq!(ix.records()[0].key, ix.records()[1].key);
+        assert!(ix.records()[0].key.is_some());
+    }
+}
