@@ -854,16 +854,13 @@ fn deliveries(
         return (HashMap::new(), false);
     };
     let delivered = j
-        .copied_in(&m.source, source_validity)
-        .into_iter()
-        .flat_map(|r| r.values())
-        .filter(|r| r.dest_folder == m.dest)
-        .map(|r| {
+        .deliveries(&m.source, source_validity, &m.dest)
+        .map(|(su, dest_validity, dest_uid)| {
             let d = Delivered {
-                dest_validity: r.dest_validity,
-                dest_uid: r.dest_uid,
+                dest_validity,
+                dest_uid,
             };
-            (r.source_uid, d)
+            (su, d)
         })
         .collect();
     let lost = dest.is_some_and(|dv| j.lost_appends(&m.dest, dv));

@@ -138,6 +138,15 @@ fn open_private(path: &Path) -> std::io::Result<File> {
     Ok(f)
 }
 
+/// A journalled copy as held in memory: the destination folder interned (a 500,000-message
+/// folder's journal is a few MB, not one string pair per message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    dest: u32,
+    dest_validity: u32,
+    dest_uid: Uid,
+}
+
 /// Compact when at least this many lines are dead, and they are at least half the file.
 const COMPACT_MIN_DEAD: usize = 1_000;
 
@@ -147,8 +156,11 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     _lock: File,
-    /// (source folder, UIDVALIDITY) → UID → record.
-    copied: HashMap<(String, u32), HashMap<Uid, CopyRecord>>,
+    /// (source folder, UIDVALIDITY) → UID → where it went.
+    copied: HashMap<(String, u32), HashMap<Uid, Entry>>,
+    /// Destination folder names, by interned id.
+    dest_names: Vec<String>,
+    dest_ids: HashMap<String, u32>,
     /// (source folder, destination folder) → last status in step.
     in_step: HashMap<(String, String), FolderRecord>,
     /// Destination folders that ever received a journalled message.
@@ -196,6 +208,8 @@ impl Journal {
             file: file.try_clone().map_err(io(&path))?,
             _lock: lock,
             copied: HashMap::new(),
+            dest_names: Vec::new(),
+            dest_ids: HashMap::new(),
             in_step: HashMap::new(),
             delivered_to: HashMap::new(),
             lost: HashSet::new(),
@@ -244,11 +258,21 @@ impl Journal {
         match line {
             Line::Copy(r) => {
                 *self.delivered_to.entry(r.dest_folder.clone()).or_default() += 1;
+                let next = self.dest_names.len() as u32;
+                let dest = *self.dest_ids.entry(r.dest_folder.clone()).or_insert_with(|| {
+                    self.dest_names.push(r.dest_folder.clone());
+                    next
+                });
+                let entry = Entry {
+                    dest,
+                    dest_validity: r.dest_validity,
+                    dest_uid: r.dest_uid,
+                };
                 let folder = self
                     .copied
-                    .entry((r.source_folder.clone(), r.source_validity))
+                    .entry((r.source_folder, r.source_validity))
                     .or_default();
-                if folder.insert(r.source_uid, r).is_some() {
+                if folder.insert(r.source_uid, entry).is_some() {
                     self.dead += 1;
                 }
             }
@@ -269,9 +293,45 @@ impl Journal {
         }
     }
 
-    /// What this source folder incarnation already copied.
-    pub fn copied_in(&self, folder: &str, uid_validity: u32) -> Option<&HashMap<Uid, CopyRecord>> {
-        self.copied.get(&(folder.to_string(), uid_validity))
+    /// How many messages of this source folder incarnation were copied.
+    pub fn copied_count(&self, folder: &str, uid_validity: u32) -> usize {
+        self.copied
+            .get(&(folder.to_string(), uid_validity))
+            .map_or(0, HashMap::len)
+    }
+
+    /// Where one source message went, if it was copied.
+    pub fn copy_of(&self, folder: &str, uid_validity: u32, uid: Uid) -> Option<CopyRecord> {
+        let e = self.copied.get(&(folder.to_string(), uid_validity))?.get(&uid)?;
+        Some(self.record_of(folder, uid_validity, uid, e))
+    }
+
+    /// The copies of this source folder incarnation into `dest_folder`: `(source UID,
+    /// destination UIDVALIDITY, destination UID)`.
+    pub fn deliveries<'a>(
+        &'a self,
+        folder: &str,
+        uid_validity: u32,
+        dest_folder: &str,
+    ) -> impl Iterator<Item = (Uid, u32, Uid)> + 'a {
+        let dest = self.dest_ids.get(dest_folder).copied();
+        self.copied
+            .get(&(folder.to_string(), uid_validity))
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(move |(_, e)| Some(e.dest) == dest)
+            .map(|(su, e)| (*su, e.dest_validity, e.dest_uid))
+    }
+
+    fn record_of(&self, folder: &str, uid_validity: u32, uid: Uid, e: &Entry) -> CopyRecord {
+        CopyRecord {
+            source_folder: folder.to_string(),
+            source_validity: uid_validity,
+            source_uid: uid,
+            dest_folder: self.dest_names.get(e.dest as usize).cloned().unwrap_or_default(),
+            dest_validity: e.dest_validity,
+            dest_uid: e.dest_uid,
+        }
     }
 
     /// How many messages were ever delivered to this destination folder (any incarnation).
@@ -417,11 +477,11 @@ impl Journal {
                 serde_json::to_writer(&mut out, &line)?;
                 out.write_all(b"\n")
             };
-            for records in self.copied.values() {
-                let mut sorted: Vec<&CopyRecord> = records.values().collect();
-                sorted.sort_by_key(|r| r.source_uid);
-                for r in sorted {
-                    put(Line::Copy(r.clone()))?;
+            for ((folder, validity), records) in &self.copied {
+                let mut sorted: Vec<(&Uid, &Entry)> = records.iter().collect();
+                sorted.sort_by_key(|(uid, _)| **uid);
+                for (uid, e) in sorted {
+                    put(Line::Copy(self.record_of(folder, *validity, *uid, e)))?;
                 }
             }
             for r in self.in_step.values() {
@@ -449,8 +509,10 @@ impl Journal {
         // Records of destinations no longer in the file would be forgotten by a reopen:
         // recount from what is live.
         self.delivered_to.clear();
-        for r in self.copied.values().flat_map(HashMap::values) {
-            *self.delivered_to.entry(r.dest_folder.clone()).or_default() += 1;
+        for e in self.copied.values().flat_map(HashMap::values) {
+            if let Some(name) = self.dest_names.get(e.dest as usize) {
+                *self.delivered_to.entry(name.clone()).or_default() += 1;
+            }
         }
         Ok(())
     }
@@ -515,16 +577,16 @@ mod tests {
         drop(f);
         {
             let mut s = Journal::open(dir.path(), "p").unwrap();
-            assert_eq!(s.copied_in("INBOX", 7).unwrap().len(), 2);
+            assert_eq!(s.copied_count("INBOX", 7), 2);
             // Today's regression: this record was glued to the torn fragment and lost.
             s.record(rec(4)).unwrap();
         }
         let s = Journal::open(dir.path(), "p").unwrap();
-        let m = s.copied_in("INBOX", 7).unwrap();
-        assert_eq!(m.len(), 3, "{m:?}");
-        assert_eq!(m[&4].dest_uid, 104);
-        assert!(
-            s.copied_in("INBOX", 8).is_none(),
+        assert_eq!(s.copied_count("INBOX", 7), 3);
+        assert_eq!(s.copy_of("INBOX", 7, 4), Some(rec(4)));
+        assert_eq!(
+            s.copied_count("INBOX", 8),
+            0,
             "another UIDVALIDITY is another folder"
         );
         assert_eq!(s.delivered_to("N/INBOX"), 3);
@@ -537,7 +599,7 @@ mod tests {
         let good = |su| serde_json::to_string(&Line::Copy(rec(su))).unwrap();
         std::fs::write(&path, format!("{}\nnot json\n{}\n", good(1), good(2))).unwrap();
         let s = Journal::open(dir.path(), "p").unwrap();
-        assert_eq!(s.copied_in("INBOX", 7).unwrap().len(), 2);
+        assert_eq!(s.copied_count("INBOX", 7), 2);
     }
 
     #[test]
@@ -598,8 +660,8 @@ mod tests {
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(!dir.path().join("p.jsonl.tmp").exists());
         let s = Journal::open(dir.path(), "p").unwrap();
-        assert!(s.copied_in("INBOX", 7).is_none());
-        assert_eq!(s.copied_in("INBOX", 8).unwrap().len(), 2);
+        assert_eq!(s.copied_count("INBOX", 7), 0);
+        assert_eq!(s.copied_count("INBOX", 8), 2);
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600

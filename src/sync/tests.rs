@@ -345,11 +345,8 @@ fn messages_stored_out_of_order_are_journalled_against_the_right_copy() {
     for f in COPIED {
         let folder = &src.folders[f];
         let target = &dst.folders[&format!("{SUB}/{f}")];
-        let records = state
-            .copied_in(f, folder.uid_validity)
-            .expect("journal of the folder");
         for m in &folder.messages {
-            let r = &records[&m.uid];
+            let r = state.copy_of(f, folder.uid_validity, m.uid).expect("journalled");
             let copy = target
                 .messages
                 .iter()
