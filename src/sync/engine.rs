@@ -873,7 +873,7 @@ fn deliveries(
 const BATCH_MESSAGES: usize = 1_000;
 /// At most this many bytes (by RFC822.SIZE) per batch: with one batch being fetched while
 /// the previous one is appended, about twice this is in memory, whatever the mailbox size.
-const BATCH_BYTES: u64 = 8 << 20;
+const BATCH_BYTES: u64 = 4 << 20;
 
 /// Splits the messages to copy into batches bounded by count and bytes; a message bigger
 /// than the budget travels alone.
