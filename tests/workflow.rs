@@ -535,35 +535,7 @@ fn a_failure_after_the_keys_were_minted_still_deletes_them() {
 fn ctrl_c_deletes_the_keys_closes_the_sessions_and_a_rerun_finishes() {
     let sb = Sandbox::start(20, Default::default()).unwrap();
     // Hold the run after the copy, at the listing of shared mailboxes, with both keys live.
-    sb.bluemind.state().held.insert("list_for_user".into());
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"))
-        .arg("--config")
-        .arg(&sb.config)
-        .args(["bertrand", "--to", "nathalie", "--yes", "--json"])
-        .env_remove("OFFBOARD_ADMIN_KEY")
-        .env_remove("OFFBOARD_CONFIG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !sb
-        .bluemind
-        .state()
-        .requests
-        .iter()
-        .any(|r| r == "HELD list_for_user")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never reached the grants"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the grants"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = start_held(&sb, "list_for_user");
     assert_eq!(
         sb.bluemind
             .state()
