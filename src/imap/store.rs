@@ -61,12 +61,13 @@ const META_WINDOW: u32 = 5_000;
 /// one is open-ended (`n:*`), so a message that arrived after the folder was opened is not
 /// missed (and `*` past the end names the last message again: the caller keeps one entry per
 /// UID).
-fn uid_windows(uid_next: Option<u32>) -> Vec<String> {
-    let Some(next) = uid_next.filter(|n| *n > META_WINDOW) else {
-        return vec!["1:*".to_string()];
+fn uid_windows(from: u32, uid_next: Option<u32>) -> Vec<String> {
+    let from = from.max(1);
+    let Some(next) = uid_next.filter(|n| n.saturating_sub(from) > META_WINDOW) else {
+        return vec![format!("{from}:*")];
     };
     let mut out = Vec::new();
-    let mut lo = 1u32;
+    let mut lo = from;
     while next - lo > META_WINDOW {
         out.push(format!("{lo}:{}", lo + META_WINDOW - 1));
         lo += META_WINDOW;
@@ -74,7 +75,6 @@ fn uid_windows(uid_next: Option<u32>) -> Vec<String> {
     out.push(format!("{lo}:*"));
     out
 }
-
 /// Identity headers fetched for every message (imapsync's default `--useheader` set).
 const IDENTITY_QUERY: &str =
     "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID RECEIVED)])";
@@ -256,7 +256,7 @@ impl Store for Session {
 
     async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError> {
         let mut out: std::collections::BTreeMap<Uid, MessageMeta> = std::collections::BTreeMap::new();
-        self.fetch_meta_each(&mut |m| {
+        self.fetch_meta_each(1, &mut |m| {
             out.insert(m.uid, m);
         })
         .await?;
@@ -265,12 +265,13 @@ impl Store for Session {
 
     async fn fetch_meta_each(
         &mut self,
+        from: Uid,
         each: &mut (dyn FnMut(MessageMeta) + Send),
     ) -> Result<(), StoreError> {
         // Another session changing flags makes the server send unsolicited FETCH responses
         // (with a UID under CONDSTORE) in the middle of ours: only a response that answers
         // our query (it has RFC822.SIZE) describes a message.
-        for set in uid_windows(self.selected_uid_next()) {
+        for set in uid_windows(from, self.selected_uid_next()) {
             self.uid_fetch_each(&set, IDENTITY_QUERY, |f| {
                 let (Some(uid), Some(size)) = (f.uid, f.size) else {
                     return;
@@ -396,13 +397,19 @@ impl Store for Session {
 mod tests {
     #[test]
     fn metadata_is_fetched_in_windows_that_cover_every_uid() {
-        assert_eq!(super::uid_windows(None), ["1:*"]);
-        assert_eq!(super::uid_windows(Some(10)), ["1:*"]);
+        assert_eq!(super::uid_windows(1, None), ["1:*"]);
+        assert_eq!(super::uid_windows(0, Some(10)), ["1:*"]);
         assert_eq!(
-            super::uid_windows(Some(12_001)),
+            super::uid_windows(1, Some(12_001)),
             ["1:5000", "5001:10000", "10001:*"]
         );
-        assert_eq!(super::uid_windows(Some(10_001)), ["1:5000", "5001:*"]);
+        assert_eq!(super::uid_windows(1, Some(10_001)), ["1:5000", "5001:*"]);
+        // A top-up reads from the first new UID on.
+        assert_eq!(super::uid_windows(99_991, Some(100_001)), ["99991:*"]);
+        assert_eq!(
+            super::uid_windows(3, Some(10_004)),
+            ["3:5002", "5003:10002", "10003:*"]
+        );
     }
 
     #[test]

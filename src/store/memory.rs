@@ -46,6 +46,8 @@ pub struct Account {
     pub folders: BTreeMap<String, StoredFolder>,
     /// Subscribed folder names.
     pub subscribed: BTreeSet<String>,
+    /// Message metadata handed out so far (what a run had to read).
+    pub metas_served: usize,
     next_validity: u32,
 }
 
@@ -54,6 +56,7 @@ impl Default for Account {
         let mut a = Account {
             folders: BTreeMap::new(),
             subscribed: BTreeSet::new(),
+            metas_served: 0,
             next_validity: 1000,
         };
         a.create("INBOX", &[]);
@@ -136,6 +139,9 @@ pub struct Switches {
     pub quota_messages: Option<usize>,
     /// Refuse partial FETCH (`BODY.PEEK[]<o.l>`), as some servers do.
     pub no_partial_fetch: bool,
+    /// A message that arrives in this folder (by "another session") just as it is opened:
+    /// after the run read its status, before it read its messages. Once per connection.
+    pub arrive_on_examine: Option<(String, Vec<u8>)>,
     /// This folder is deleted (by "another session") just before it is opened: a folder that
     /// vanishes between LIST and EXAMINE.
     pub vanish_on_examine: Option<String>,
@@ -388,6 +394,10 @@ impl Store for MemoryStore {
     }
 
     async fn examine(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
+        if let Some((folder, body)) = self.switches.arrive_on_examine.take_if(|(f, _)| f == name) {
+            self.account()
+                .add(&folder, &[], "08-Aug-2024 08:00:00 +0200", &body);
+        }
         if self.switches.vanish_on_examine.as_deref() == Some(name) {
             self.account().folders.remove(name);
         }
@@ -450,6 +460,24 @@ impl Store for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn fetch_meta_each(
+        &mut self,
+        from: Uid,
+        each: &mut (dyn FnMut(MessageMeta) + Send),
+    ) -> Result<(), StoreError> {
+        let metas: Vec<MessageMeta> = self
+            .fetch_meta()
+            .await?
+            .into_iter()
+            .filter(|m| m.uid >= from)
+            .collect();
+        self.account().metas_served += metas.len();
+        for m in metas {
+            each(m);
+        }
+        Ok(())
     }
 
     async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError> {

@@ -248,15 +248,19 @@ pub trait Store {
     async fn set_flags(&mut self, uid: Uid, flags: &[String]) -> Result<(), StoreError>;
     /// Metadata of every message of the examined folder.
     async fn fetch_meta(&mut self) -> Result<Vec<MessageMeta>, StoreError>;
-    /// The same, handed over one message at a time as it arrives, so the caller can keep a
-    /// compact form and drop the header bytes at once. A UID may come twice (the caller
-    /// keeps one). The default collects [`Store::fetch_meta`].
+    /// The metadata of the messages from UID `from` on, handed over one message at a time
+    /// as it arrives, so the caller can keep a compact form and drop the header bytes at
+    /// once. A UID may come twice (the caller keeps one). The default filters
+    /// [`Store::fetch_meta`].
     async fn fetch_meta_each(
         &mut self,
+        from: Uid,
         each: &mut (dyn FnMut(MessageMeta) + Send),
     ) -> Result<(), StoreError> {
         for m in self.fetch_meta().await? {
-            each(m);
+            if m.uid >= from {
+                each(m);
+            }
         }
         Ok(())
     }

@@ -630,11 +630,15 @@ async fn copy_folder<S: Store, D: Store>(
         .as_ref()
         .and_then(|s| s.in_step(&m.source, &m.dest))
         .cloned();
+    // A top-up reads only what is new on each side: (first new source UID, first new
+    // destination UID).
+    let mut topup = None;
     if let (Some(rec), Some(s1), true) = (in_step, before.as_ref(), dest_exists) {
         let s2 = match pre.dest {
             Some(s2) => s2,
             None => dst.status(&m.dest).await.map_err(|e| side(e, false))?,
         };
+        topup = top_up_from(&rec, s1, &s2, opts.resync_flags);
         if unchanged_since(&rec, s1, &s2, opts.resync_flags) {
             fr.found = u64::from(s1.exists);
             fr.already = u64::from(s1.exists);
@@ -654,7 +658,21 @@ async fn copy_folder<S: Store, D: Store>(
         fr.found = u64::from(status.exists);
         return Ok(());
     }
-    let mut source = FolderIndex::read(src, status.exists)
+    // A message that arrived while the last run copied has a UID past the recorded UIDNEXT
+    // but may have its copy already, below the recorded destination UIDNEXT: read the
+    // destination from the lowest copy the journal names for the new ones (all of it when a
+    // copy's UID is unknown).
+    if let (Some((source_from, dest_from)), Some(j)) = (topup, shared.journal.borrow().as_deref()) {
+        let lowest = j
+            .deliveries(&m.source, status.uid_validity, &m.dest)
+            .filter(|(su, _, _)| *su >= source_from)
+            .map(|(_, _, du)| if du == 0 { 1 } else { du })
+            .min()
+            .unwrap_or(dest_from);
+        topup = Some((source_from, dest_from.min(lowest)));
+    }
+    let (source_from, dest_from) = topup.unwrap_or((1, 1));
+    let mut source = FolderIndex::read_from(src, status.exists, source_from)
         .await
         .map_err(|e| side(e, true))?;
     if filtered {
@@ -673,13 +691,20 @@ async fn copy_folder<S: Store, D: Store>(
             .collect();
         source.retain(|r| kept.contains(&r.uid));
     }
-    fr.found = source.records().len() as u64;
+    // On a top-up the messages before the new ones were all there at the last run.
+    let earlier = if topup.is_some() {
+        u64::from(status.exists).saturating_sub(source.records().len() as u64)
+    } else {
+        0
+    };
+    fr.found = earlier + source.records().len() as u64;
     fr.bytes_found = source.records().iter().map(|r| r.size).sum();
 
     // What the destination holds now.
     let resync = opts.resync_flags && !opts.dry_run;
     let mut dest = None;
     let mut dest_index = FolderIndex::default();
+    let mut dest_count = 0;
     if dest_exists {
         let st = if resync {
             dst.select(&m.dest).await
@@ -687,12 +712,17 @@ async fn copy_folder<S: Store, D: Store>(
             dst.examine(&m.dest).await
         };
         let st = st.map_err(|e| side(e, false))?;
-        dest_index = FolderIndex::read(dst, st.exists)
+        dest_index = FolderIndex::read_from(dst, st.exists, dest_from)
             .await
             .map_err(|e| side(e, false))?;
         dest = Some(st.uid_validity);
+        dest_count = u64::from(st.exists);
     }
-    let dest_before = dest_index.records().len() as u64;
+    let dest_before = if topup.is_some() {
+        dest_count
+    } else {
+        dest_index.records().len() as u64
+    };
     let dest_keyed = dest_index.keyed();
     let source_keyed = source.keyed();
 
@@ -710,7 +740,7 @@ async fn copy_folder<S: Store, D: Store>(
     drop((source_keyed, dest_keyed, journal));
     // On a retry after a reconnection, what the failed attempt copied is found here again.
     let copied_before = fr.copied;
-    fr.already = (plan.pairs.len() as u64).saturating_sub(copied_before);
+    fr.already = (earlier + plan.pairs.len() as u64).saturating_sub(copied_before);
     fr.removed_by_successor = plan.removed.len() as u64;
     if resync {
         let theirs: HashMap<Uid, &Compact> = source.records().iter().map(|r| (r.uid, r)).collect();
@@ -827,6 +857,32 @@ async fn check_and_record<D: Store>(
         j.record_in_step(rec).map_err(|e| Stop::Run(e.into()))?;
     }
     Ok(())
+}
+
+/// Where a re-run may read only what is new: both folders are the same incarnations as when
+/// they were last in step, the source only grew, and nothing was deleted at the destination
+/// since (every UID it allocated since is there, and every one before) — then the source's
+/// messages below the recorded UIDNEXT all had their copy, and any copy of a newer one has a
+/// destination UID at or above the recorded one. Not with `--resyncflags` (flags of old
+/// messages matter). Returns the first new UID on each side.
+fn top_up_from(
+    rec: &FolderRecord,
+    s1: &FolderStatus,
+    s2: &FolderStatus,
+    resync_flags: bool,
+) -> Option<(Uid, Uid)> {
+    let (source_validity, source_next, _) = rec.source;
+    let (dest_validity, dest_next, dest_exists) = rec.destination;
+    let (n1, n2) = (s1.uid_next?, s2.uid_next?);
+    let nothing_deleted =
+        u64::from(s2.exists) == u64::from(dest_exists) + u64::from(n2.saturating_sub(dest_next));
+    (!resync_flags
+        && s1.uid_validity == source_validity
+        && s2.uid_validity == dest_validity
+        && n1 >= source_next
+        && n2 >= dest_next
+        && nothing_deleted)
+        .then_some((source_next, dest_next))
 }
 
 /// Both sides as when they were last in step: UIDVALIDITY, UIDNEXT and MESSAGES unchanged,

@@ -67,12 +67,19 @@ impl FolderIndex {
     /// flag change — counts once), then the fallback identity of messages without
     /// Message-Id or Received.
     pub async fn read<S: Store>(store: &mut S, exists: u32) -> Result<Self, StoreError> {
+        Self::read_from(store, exists, 1).await
+    }
+
+    /// The same for the messages from UID `from` on (a top-up reads only what is new).
+    pub async fn read_from<S: Store>(store: &mut S, exists: u32, from: Uid) -> Result<Self, StoreError> {
         let mut ix = FolderIndex::default();
         if exists == 0 {
             // Some servers answer `1:*` on an empty mailbox with BAD: not asked.
             return Ok(ix);
         }
-        store.fetch_meta_each(&mut |m| ix.push(m)).await?;
+        store.fetch_meta_each(from, &mut |m| ix.push(m)).await?;
+        // `n:*` past the last UID names the last message: not one of ours.
+        ix.records.retain(|r| r.uid >= from);
         ix.records.sort_by_key(|r| r.uid);
         ix.records.dedup_by_key(|r| r.uid);
         let missing: Vec<Uid> = ix

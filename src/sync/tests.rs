@@ -697,3 +697,73 @@ fn no_fetch_on_an_empty_folder_and_no_status_on_the_selected_one() {
         p.assert_exact("strict server");
     }
 }
+
+/// Issue 12: a re-run after new mail reads only what is new on both sides (the journal and
+/// the last in-step statuses vouch for the rest), and still copies an exact duplicate of an
+/// old message, once.
+#[test]
+fn a_top_up_reads_only_the_new_messages() {
+    let p = Pair::new();
+    p.run(None, &Switches::default()).expect("first run");
+    let old_dup = p.src.lock().expect("lock").folders["INBOX"].messages[3]
+        .body
+        .clone();
+    {
+        let mut src = p.src.lock().expect("lock");
+        src.add("INBOX", &[], "07-Jul-2024 08:00:00 +0200", &message(800, true, 3));
+        src.add(
+            "INBOX",
+            &["\\Seen"],
+            "07-Jul-2024 08:00:00 +0200",
+            &message(801, false, 3),
+        );
+        src.add("INBOX", &[], "07-Jul-2024 08:00:00 +0200", &old_dup);
+        src.metas_served = 0;
+    }
+    p.dst.lock().expect("lock").metas_served = 0;
+    let r = p.run(None, &Switches::default()).expect("top-up");
+    assert_eq!(r.copied(), 3);
+    p.assert_exact("after a top-up");
+    assert_eq!(
+        p.src.lock().expect("lock").metas_served,
+        3,
+        "the source was read whole"
+    );
+    assert_eq!(
+        p.dst.lock().expect("lock").metas_served,
+        0,
+        "the destination was read whole"
+    );
+    let inbox = r.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
+    assert_eq!(inbox.found, inbox.already + 3);
+    // And the next run skips the folder again.
+    let r = p.run(None, &Switches::default()).expect("re-run");
+    assert_eq!(r.copied(), 0);
+    assert!(r.folders.iter().all(|f| f.unchanged));
+}
+
+/// A message that arrived while the last run was copying its folder (after the status the
+/// run recorded, before it read the messages) was copied by that run: the top-up finds its
+/// copy through the journal, below the recorded destination UIDNEXT, and copies nothing.
+#[test]
+fn a_message_that_arrived_during_the_last_copy_is_not_copied_again_by_a_top_up() {
+    let p = Pair::new();
+    let arrives = Switches {
+        arrive_on_examine: Some(("INBOX".into(), message(900, true, 7))),
+        ..Default::default()
+    };
+    let r = p
+        .run_with(None, &arrives, &Switches::default())
+        .expect("first run");
+    assert_eq!(r.copied(), total_source_messages() + 1, "the arrival was copied");
+    p.assert_exact("first run");
+    // imapsync mode copies again what it cannot find: the copy must be found.
+    let mut imapsync = options();
+    imapsync.keep_removals = false;
+    let r = p
+        .run_opts(&imapsync, None, &Switches::default(), &Switches::default())
+        .expect("top-up");
+    assert_eq!(r.copied(), 0, "copied twice");
+    assert_eq!(r.removed_by_successor(), 0);
+    p.assert_exact("after the top-up");
+}
