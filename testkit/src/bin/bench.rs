@@ -9,7 +9,8 @@
 //!
 //! `OFFBOARD_BENCH_ARGS` adds options to the offboard runs (e.g. "--workers 4").
 //!
-//! Times, in one run: `offboard` first copy, `offboard` re-run with nothing new, `mbsync`
+//! Times, in one run: `offboard` first copy, `offboard` re-run with nothing new (and, with
+//! `--only-offboard`, a top-up after 10 new messages arrive in the INBOX), `mbsync`
 //! (package isync) doing the same copy, `imapsync` when $IMAPSYNC names one, the imapsync
 //! model (`bench/imapsync-model.pl`: imapsync's commands through imapsync's IMAP library, a
 //! floor for imapsync's time) when Perl has Mail::IMAPClient, and `doveadm import` (the
@@ -349,6 +350,40 @@ fn main() -> Result<()> {
             0,
             "copied nothing",
         ));
+        // The top-up: 10 messages arrive in the INBOX after the hand-over (only when the
+        // peers do not run: they are checked against the source as it was).
+        if only_offboard {
+            let mut c = testkit::wire::Conn::login(d.imap_port, BERTRAND.0, BERTRAND.1)?;
+            let bodies: Vec<Vec<u8>> = (0..10)
+                .map(|i| {
+                    format!("Message-ID: <topup-{i}@bench>\r\nSubject: late {i}\r\n\r\nlate mail\r\n")
+                        .into_bytes()
+                })
+                .collect();
+            let items: Vec<(String, String, &[u8])> = bodies
+                .iter()
+                .map(|b| {
+                    (
+                        String::new(),
+                        "30-Nov-2026 09:00:00 +0000".to_string(),
+                        b.as_slice(),
+                    )
+                })
+                .collect();
+            c.multiappend("INBOX", &items)?;
+            c.logout();
+            let (wall, rss, cpu, log) = timed(&mut ob_cmd(&user, &state))?;
+            if !log.contains("Messages transferred           : 10 ") {
+                bail!("the top-up did not copy the 10 new messages:\n{log}")
+            }
+            results.push(Measure::new(
+                "offboard (top-up, 10 new)",
+                (wall, rss, cpu),
+                10,
+                0,
+                "copied the 10",
+            ));
+        }
     }
     if only_offboard {
         print_table(&results, total, total_bytes, &summary);
