@@ -190,8 +190,10 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
                     "no state directory: set --state-dir or $XDG_STATE_HOME",
                 )
             })?;
-        let id = crate::sync::journal::pair_id(&host1, &user1, &host2, &user2);
-        Some(Journal::open(&dir, &id)?)
+        let (h1, h2) = (format!("{host1}:{}", ep1.port), format!("{host2}:{}", ep2.port));
+        let id = crate::sync::journal::pair_id(&h1, &user1, &h2, &user2);
+        let legacy = crate::sync::journal::pair_id(&host1, &user1, &host2, &user2);
+        Some(Journal::open_adopting(&dir, &id, &legacy)?)
     };
     let json = o.on("json");
     let mut reporter = summary::Printer::new(!json).dry_run(opts.dry_run);

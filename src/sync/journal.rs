@@ -181,6 +181,25 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Opens the journal for `pair_id`, adopting the one an older version kept under
+    /// `legacy_id` (named from the hosts without their ports) when there is none yet, so an
+    /// upgrade keeps what earlier runs delivered.
+    pub fn open_adopting(dir: &Path, pair_id: &str, legacy_id: &str) -> Result<Self, JournalError> {
+        let new = dir.join(format!("{pair_id}.jsonl"));
+        let old = dir.join(format!("{legacy_id}.jsonl"));
+        if legacy_id != pair_id && !new.exists() && old.exists() {
+            // Taken under the old name's lock, so a run of the older version cannot be
+            // writing it.
+            let legacy = Self::open(dir, legacy_id)?;
+            std::fs::rename(&old, &new).map_err(|source| JournalError::Io {
+                path: old.clone(),
+                source,
+            })?;
+            drop(legacy);
+        }
+        Self::open(dir, pair_id)
+    }
+
     /// Opens (creating) the journal for `pair_id` under `dir` and takes its lock; repairs a
     /// torn last line and compacts a journal that is mostly dead lines.
     pub fn open(dir: &Path, pair_id: &str) -> Result<Self, JournalError> {
@@ -525,7 +544,9 @@ impl Drop for Journal {
     }
 }
 
-/// A stable file name for an account pair (no address in clear in the file name).
+/// A stable file name for an account pair (no address in clear in the file name). Give the
+/// hosts with their ports (`host:port`): two servers on one host (different ports, an SSH
+/// tunnel) are two pairs.
 pub fn pair_id(src_host: &str, src_user: &str, dst_host: &str, dst_user: &str) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(format!("{src_host}\0{src_user}\0{dst_host}\0{dst_user}").as_bytes());
@@ -600,6 +621,22 @@ mod tests {
         std::fs::write(&path, format!("{}\nnot json\n{}\n", good(1), good(2))).unwrap();
         let s = Journal::open(dir.path(), "p").unwrap();
         assert_eq!(s.copied_count("INBOX", 7), 2);
+    }
+
+    #[test]
+    fn a_journal_named_the_old_way_is_adopted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut old = Journal::open(dir.path(), "old").unwrap();
+            old.record(rec(1)).unwrap();
+        }
+        let s = Journal::open_adopting(dir.path(), "new", "old").unwrap();
+        assert_eq!(s.copied_count("INBOX", 7), 1);
+        drop(s);
+        assert!(!dir.path().join("old.jsonl").exists());
+        // Another pair on the same host (another port) starts its own journal.
+        let other = Journal::open_adopting(dir.path(), "other", "old").unwrap();
+        assert_eq!(other.copied_count("INBOX", 7), 0);
     }
 
     #[test]

@@ -300,9 +300,12 @@ async fn main_steps(
         let mut state = if s.dry_run {
             None
         } else {
-            let host = &s.imap.host;
-            let id = crate::sync::journal::pair_id(host, &pre.leaver.email, host, &pre.successor.email);
-            Some(Journal::open(&s.state_dir.join("sync"), &id).map_err(|e| WorkflowError::Sync(e.into()))?)
+            let (leaver, successor) = (&pre.leaver.email, &pre.successor.email);
+            let host = format!("{}:{}", s.imap.host, s.imap.port);
+            let id = crate::sync::journal::pair_id(&host, leaver, &host, successor);
+            let legacy = crate::sync::journal::pair_id(&s.imap.host, leaver, &s.imap.host, successor);
+            let journal = Journal::open_adopting(&s.state_dir.join("sync"), &id, &legacy);
+            Some(journal.map_err(|e| WorkflowError::Sync(e.into()))?)
         };
         let r = crate::sync::run(&mut workers, &opts, state.as_mut(), reporter).await;
         crate::imap::logout_all(workers).await;
