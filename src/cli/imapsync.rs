@@ -139,7 +139,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     let c2 = credentials(&o, Side::Two, &user2)?;
     let rules = folder_rules(&o)?;
     // Both logins at once: a BlueMind login takes a few round trips and some server time.
-    let (s1, s2) = tokio::join!(login(&ep1, &c1, Side::One, &o), login(&ep2, &c2, Side::Two, &o));
+    let (s1, s2) = tokio::join!(login(&ep1, &c1, Side::One), login(&ep2, &c2, Side::Two));
     let (mut s1, s2) = (s1?, s2?);
     if o.on("justlogin") {
         println!("Host1 {host1}: logged in as {user1}; capabilities: {}", caps(&s1));
@@ -206,7 +206,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     let mut workers = vec![(s1, s2)];
     if !opts.dry_run && !opts.just_folders {
         let extra = (1..n_workers).map(|_| async {
-            let (a, b) = tokio::join!(login(&ep1, &c1, Side::One, &o), login(&ep2, &c2, Side::Two, &o));
+            let (a, b) = tokio::join!(login(&ep1, &c1, Side::One), login(&ep2, &c2, Side::Two));
             Ok::<_, anyhow::Error>((a?, b?))
         });
         for pair in futures::future::join_all(extra).await {
@@ -377,7 +377,7 @@ fn credentials(o: &RawOptions, side: Side, user: &str) -> anyhow::Result<Credent
 /// Logs in. A server on port 143 that does not offer STARTTLS is refused: the password is
 /// never sent in clear unless the command line says so (`--notlsN`), whatever an attacker
 /// who blocks 993 and strips STARTTLS would like.
-async fn login(ep: &Endpoint, c: &Credentials, side: Side, _o: &RawOptions) -> anyhow::Result<Session> {
+async fn login(ep: &Endpoint, c: &Credentials, side: Side) -> anyhow::Result<Session> {
     let session = connect(ep, c, side).await?;
     if c.authzid.is_some() {
         check_identity(ep, c, side, session).await
