@@ -1031,3 +1031,39 @@ fn grants_are_exact_on_both_acl_shapes_and_one_failure_stops_no_other() {
         no_run_keys_left(&sb);
     }
 }
+
+/// Issue 11: where BlueMind gives no quota figure, the IMAP server's (GETQUOTAROOT) stops a
+/// copy that cannot fit before any message moves.
+#[test]
+fn the_imap_quota_stops_a_copy_that_cannot_fit_when_bluemind_gives_none() {
+    let sb = Sandbox::start(
+        5,
+        testkit::DovecotOptions {
+            quota_kib: Some(4096),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    sb.bluemind.state().faults.insert("quota".into(), 404);
+    // Nathalie's mailbox is half full: Bertrand's 3 MB no longer fit.
+    let mut n = Conn::login(sb.dovecot.imap_port, NATHALIE.0, NATHALIE.1).unwrap();
+    let big = format!(
+        "Message-ID: <big@n>\r\nSubject: big\r\n\r\n{}\r\n",
+        "n".repeat(2 << 20)
+    );
+    n.multiappend(
+        "INBOX",
+        &[(String::new(), "01-Jan-2024 10:00:00 +0000".into(), big.as_bytes())],
+    )
+    .unwrap();
+    n.logout();
+    let before = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
+    assert_eq!(r.code, 40, "{}\n{}", r.stdout, r.stderr);
+    let doc = json(&r);
+    assert_eq!(doc["quota"]["fits"], false, "{}", r.stdout);
+    assert_eq!(doc["quota"]["successor_quota_kib"], 4096);
+    let after = readback::snapshot(sb.dovecot.imap_port, NATHALIE.0).unwrap();
+    assert_eq!(after.total(), before.total(), "mail moved");
+    no_run_keys_left(&sb);
+}

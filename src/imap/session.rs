@@ -376,6 +376,29 @@ impl Session {
         self.list("*").await
     }
 
+    /// The STORAGE quota of the INBOX's quota root (RFC 2087 GETQUOTAROOT), in KiB:
+    /// `(used, limit)`; `None` when the server has no QUOTA or sets no storage limit.
+    pub async fn storage_quota(&mut self) -> Result<Option<(u64, u64)>, ImapError> {
+        use async_imap::types::QuotaResourceName;
+        if !self.has_capability("QUOTA") {
+            return Ok(None);
+        }
+        let timeout = self.endpoint.timeouts.io;
+        let endpoint = self.endpoint.clone();
+        let (_, quotas) = deadline(
+            &endpoint,
+            "GETQUOTAROOT",
+            timeout,
+            self.inner.get_quota_root("INBOX"),
+        )
+        .await?;
+        Ok(quotas
+            .iter()
+            .flat_map(|q| q.resources.iter())
+            .find(|r| r.name == QuotaResourceName::Storage)
+            .map(|r| (r.usage, r.limit)))
+    }
+
     /// What tells one mailbox from another without reading mail: the INBOX's UIDVALIDITY,
     /// UIDNEXT and message count, and every folder name. Two sessions with the same
     /// fingerprint see the same mailbox.

@@ -282,6 +282,7 @@ async fn main_steps(
     };
     // A copy that stops keeps the report of what it did until then.
     let mut partial = None;
+    let mut imap_quota = None;
     let (leaver_secret, successor_secret) = creds.imap_secrets()?;
     let copy = async {
         let n = if s.dry_run { 1 } else { s.workers.max(1) };
@@ -296,6 +297,12 @@ async fn main_steps(
         let mut workers = Vec::with_capacity(n);
         for pair in futures::future::join_all(pairs).await {
             workers.push(pair?);
+        }
+        // BlueMind gave no quota: ask IMAP (GETQUOTAROOT) before any message moves.
+        if pre.quota.is_none()
+            && let Some((leaver, successor)) = workers.first_mut()
+        {
+            imap_quota_check(leaver, successor, s, &mut imap_quota).await?;
         }
         let mut state = if s.dry_run {
             None
@@ -315,6 +322,9 @@ async fn main_steps(
         })
     };
     let copied = report.step("copy", copy).await;
+    if imap_quota.is_some() {
+        report.quota = imap_quota;
+    }
     let copied = match copied {
         Ok(c) => c,
         Err(e) => {
@@ -326,6 +336,41 @@ async fn main_steps(
 
     let grants = report.step("grants", grants::apply(admin, s, pre)).await?;
     report.grants = grants;
+    Ok(())
+}
+
+/// The IMAP side of the quota check, for servers BlueMind's REST figure does not cover:
+/// the leaver's usage against what the successor's quota root has free.
+async fn imap_quota_check(
+    leaver: &mut Session,
+    successor: &mut Session,
+    s: &Settings,
+    out: &mut Option<report::QuotaReport>,
+) -> Result<(), WorkflowError> {
+    let imap = |source| WorkflowError::Imap {
+        host: s.imap.host.clone(),
+        source,
+    };
+    let (Some((used, _)), Some((succ_used, limit))) = (
+        leaver.storage_quota().await.map_err(imap)?,
+        successor.storage_quota().await.map_err(imap)?,
+    ) else {
+        return Ok(());
+    };
+    let free = limit.saturating_sub(succ_used);
+    let fits = used <= free;
+    *out = Some(report::QuotaReport {
+        leaver_used_kib: used,
+        successor_used_kib: succ_used,
+        successor_quota_kib: Some(limit),
+        fits,
+    });
+    if !fits && !s.allow_partial {
+        return Err(WorkflowError::QuotaTooSmall {
+            needed_kib: used,
+            free_kib: free,
+        });
+    }
     Ok(())
 }
 

@@ -522,6 +522,12 @@ fn render_config(v: &ConfigVars<'_>) -> String {
         String::new()
     };
     let plugins = if quota.is_empty() { "acl" } else { "acl quota" };
+    // BlueMind advertises QUOTA (GETQUOTAROOT) too.
+    let imap_plugins = if quota.is_empty() {
+        "imap_acl"
+    } else {
+        "imap_acl imap_quota"
+    };
     // Unguessable: the static passdb only vouches that a user exists (for master logins).
     let nobody_knows: String = {
         use rand::Rng;
@@ -630,7 +636,7 @@ plugin {{
 {quota}}}
 
 protocol imap {{
-  mail_plugins = $mail_plugins imap_acl
+  mail_plugins = $mail_plugins {imap_plugins}
   mail_max_userip_connections = 500
 }}
 
