@@ -1,6 +1,7 @@
-//! The copy engine: folder selection and mapping, message identity, the resume journal, the
-//! executor and its report. Speaks the admin's words (folder, message); imports `store`
-//! only, never `imap`.
+//! The copy engine: folder selection and mapping, message identity, the compact folder index,
+//! the pure matcher, the resume journal, the executor and its report. Speaks the admin's
+//! words (folder, message); imports `store` only, never `imap` (folder names are converted
+//! through the stores' `FolderNames`).
 
 pub mod engine;
 pub mod identity;
