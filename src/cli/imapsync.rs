@@ -232,13 +232,16 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
 }
 
 /// `--reconnectretry1/2` (imapsync's, default 3 there; 5 here): attempts to open a failed
-/// connection pair again; the smaller of the two wins, since both sides reconnect together.
+/// connection pair again; the smaller of those given wins, since both sides reconnect
+/// together.
 fn reconnect_options(o: &RawOptions) -> anyhow::Result<Reconnect> {
-    let mut r = Reconnect::default();
+    let mut given = Vec::new();
     for side in ["reconnectretry1", "reconnectretry2"] {
-        if let Some(n) = o.number::<u32>(side).map_err(|e| usage(e.to_string()))? {
-            r.attempts = r.attempts.min(n);
-        }
+        given.extend(o.number::<u32>(side).map_err(|e| usage(e.to_string()))?);
+    }
+    let mut r = Reconnect::default();
+    if let Some(n) = given.into_iter().min() {
+        r.attempts = n;
     }
     Ok(r)
 }
@@ -482,4 +485,25 @@ fn folder_rules(o: &RawOptions) -> anyhow::Result<FolderRules> {
     rules.automap = o.on("automap");
     rules.skip_foreign_namespaces = false; // imapsync's rules exactly: only what --exclude says.
     Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempts(args: &[&str]) -> u32 {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        reconnect_options(&parse(&args).unwrap()).unwrap().attempts
+    }
+
+    #[test]
+    fn reconnect_retries_take_the_smaller_given_value_else_the_default() {
+        assert_eq!(attempts(&[]), Reconnect::default().attempts);
+        assert_eq!(attempts(&["--reconnectretry1", "10"]), 10);
+        assert_eq!(
+            attempts(&["--reconnectretry1", "10", "--reconnectretry2", "2"]),
+            2
+        );
+        assert_eq!(attempts(&["--reconnectretry2", "0"]), 0);
+    }
 }
