@@ -263,14 +263,19 @@ fn probe_failures_have_distinct_codes_and_hints_and_never_show_the_password() {
 #[test]
 fn a_plaintext_bluemind_url_to_another_host_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    for (url, refused) in [
-        ("http://bm.example.com", true),
-        ("HTTP://10.0.0.7:8080/", true),
-        ("http://127.0.0.1:9", false),
-        ("http://[::1]:9", false),
-    ] {
-        let out = offboard()
-            .env("OFFBOARD_ADMIN_KEY", "k")
+    let plan = |url: &str, extra: &[&str], key: Option<&str>| {
+        let mut cmd = offboard();
+        match key {
+            Some(k) => cmd.env("OFFBOARD_ADMIN_KEY", k),
+            // No key anywhere: the run stops before contacting anything.
+            None => cmd
+                .env_remove("OFFBOARD_ADMIN_KEY")
+                .env_remove("OFFBOARD_CONFIG")
+                .env("HOME", dir.path())
+                .env("XDG_CONFIG_HOME", dir.path())
+                .env("OFFBOARD_KEYRING", "off"),
+        };
+        let out = cmd
             .args([
                 "bertrand",
                 "--to",
@@ -281,13 +286,25 @@ fn a_plaintext_bluemind_url_to_another_host_is_refused() {
                 "--bluemind-url",
                 url,
             ])
+            .args(extra)
             .arg("--state-dir")
             .arg(dir.path())
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (url, refused) in [
+        ("http://bm.example.com", true),
+        ("HTTP://10.0.0.7:8080/", true),
+        ("http://127.0.0.1:9", false),
+        ("http://[::1]:9", false),
+    ] {
+        let (code, stderr) = plan(url, &[], Some("k"));
         if refused {
-            assert_eq!(out.status.code(), Some(78), "{url}: {stderr}");
+            assert_eq!(code, Some(78), "{url}: {stderr}");
             assert!(
                 stderr.contains("would travel in clear") && stderr.contains("https://"),
                 "{url}: {stderr}"
@@ -298,27 +315,8 @@ fn a_plaintext_bluemind_url_to_another_host_is_refused() {
     }
     // Asked for in so many words, it goes on (and warns) — here as far as the missing admin
     // key, so nothing is contacted.
-    let out = offboard()
-        .env_remove("OFFBOARD_ADMIN_KEY")
-        .env_remove("OFFBOARD_CONFIG")
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .env("OFFBOARD_KEYRING", "off")
-        .args([
-            "bertrand",
-            "--to",
-            "nathalie",
-            "--domain",
-            "x",
-            "--dry-run",
-            "--insecure",
-        ])
-        .args(["--bluemind-url", "http://bm.example.com", "--state-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(30), "{stderr}");
+    let (code, stderr) = plan("http://bm.example.com", &["--insecure"], None);
+    assert_eq!(code, Some(30), "{stderr}");
     assert!(!stderr.contains("would travel in clear"), "{stderr}");
     assert!(stderr.contains("not verified (--insecure)"), "{stderr}");
 }

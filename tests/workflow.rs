@@ -53,6 +53,16 @@ fn assert_handed_over(sb: &Sandbox) {
     );
 }
 
+/// No key was ever minted for the leaver or the successor.
+fn assert_no_user_key_minted(st: &bluemind_api::fake::State) {
+    assert!(
+        st.minted
+            .iter()
+            .all(|(subject, _)| subject != BERTRAND_UID && subject != NATHALIE_UID),
+        "a key was minted"
+    );
+}
+
 fn no_run_keys_left(sb: &Sandbox) {
     let st = sb.bluemind.state();
     assert!(
@@ -274,12 +284,7 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
     let st = sb.bluemind.state();
     assert_eq!(st.acls, acls_before);
     assert!(st.subscriptions.get(NATHALIE_UID).is_none_or(|s| s.is_empty()));
-    assert!(
-        st.minted
-            .iter()
-            .all(|(s, _)| s != BERTRAND_UID && s != NATHALIE_UID),
-        "a key was minted"
-    );
+    assert_no_user_key_minted(&st);
     assert!(
         st.sessions
             .values()
@@ -925,12 +930,7 @@ fn a_copy_that_cannot_fit_stops_before_any_change() {
     assert_eq!(r.code, 40, "{}\n{}", r.stdout, r.stderr);
     // Nothing changed: no session, no key, no mail, no grant.
     let st = sb.bluemind.state();
-    assert!(
-        st.minted
-            .iter()
-            .all(|(subject, _)| subject != BERTRAND_UID && subject != NATHALIE_UID),
-        "a key was minted"
-    );
+    assert_no_user_key_minted(&st);
     assert!(
         !st.requests
             .iter()

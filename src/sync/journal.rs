@@ -650,7 +650,7 @@ mod tests {
     }
 
     #[test]
-    fn state_is_private_even_under_a_permissive_umask() {
+    fn state_is_private_and_wider_modes_left_earlier_are_tightened() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("a/b/sync");
         // A journal left 0644 by an older version is tightened too.
