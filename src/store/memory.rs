@@ -48,6 +48,11 @@ pub struct Account {
     pub subscribed: BTreeSet<String>,
     /// Message metadata handed out so far (what a run had to read).
     pub metas_served: usize,
+    /// Folders opened (EXAMINE, SELECT) and asked their STATUS, in order: what a run cost the
+    /// server beyond the messages.
+    pub opened: Vec<String>,
+    /// Folders asked their STATUS, in order.
+    pub statused: Vec<String>,
     next_validity: u32,
 }
 
@@ -57,6 +62,8 @@ impl Default for Account {
             folders: BTreeMap::new(),
             subscribed: BTreeSet::new(),
             metas_served: 0,
+            opened: Vec::new(),
+            statused: Vec::new(),
             next_validity: 1000,
         };
         a.create("INBOX", &[]);
@@ -215,6 +222,7 @@ impl MemoryStore {
     fn open(&mut self, name: &str) -> Result<FolderStatus, StoreError> {
         self.op()?;
         let status = self.status_of(name)?;
+        self.account().opened.push(name.to_string());
         self.selected = Some(name.to_string());
         Ok(status)
     }
@@ -413,6 +421,7 @@ impl Store for MemoryStore {
                 "BAD STATUS on the selected mailbox (test switch)",
             ));
         }
+        self.account().statused.push(name.to_string());
         self.status_of(name)
     }
 

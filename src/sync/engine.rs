@@ -386,7 +386,19 @@ async fn prepare<S: Store, D: Store>(
         && !filtered
         && !queue.is_empty()
     {
-        let sources: Vec<String> = queue.iter().map(|q| mappings[q.index].source.clone()).collect();
+        // A big folder is left to its worker, whose EXAMINE gives the same figures: some
+        // servers scan a changed folder at each open (Dovecot's Maildir reads the whole
+        // directory), and a big one opened twice doubles what a top-up costs.
+        let asked: Vec<usize> = queue
+            .iter()
+            .filter(|q| {
+                let m = &mappings[q.index];
+                j.in_step(&m.source, &m.dest)
+                    .is_none_or(|r| r.source.2 < OPEN_ONCE)
+            })
+            .map(|q| q.index)
+            .collect();
+        let sources: Vec<String> = asked.iter().map(|i| mappings[*i].source.clone()).collect();
         // The destination's only matters where the journal has the pair in step.
         let in_step: Vec<usize> = queue
             .iter()
@@ -398,15 +410,24 @@ async fn prepare<S: Store, D: Store>(
             .map(|q| q.index)
             .collect();
         let dests: Vec<String> = in_step.iter().map(|i| mappings[*i].dest.clone()).collect();
-        let (s1, s2) = tokio::join!(src.status_many(&sources), async {
-            if dests.is_empty() {
-                Ok(Vec::new())
-            } else {
-                dst.status_many(&dests).await
+        let (s1, s2) = tokio::join!(
+            async {
+                if sources.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    src.status_many(&sources).await
+                }
+            },
+            async {
+                if dests.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    dst.status_many(&dests).await
+                }
             }
-        });
-        for (q, s1) in queue.iter().zip(s1.map_err(SyncError::Source)?) {
-            prefetched.entry(q.index).or_default().source = s1.ok();
+        );
+        for (i, s1) in asked.iter().zip(s1.map_err(SyncError::Source)?) {
+            prefetched.entry(*i).or_default().source = s1.ok();
         }
         for (i, s2) in in_step.iter().zip(s2.map_err(SyncError::Destination)?) {
             prefetched.entry(*i).or_default().dest = s2.ok();
@@ -619,10 +640,16 @@ async fn copy_folder<S: Store, D: Store>(
     let filtered = opts.max_age_days.is_some() || opts.min_age_days.is_some();
     let journalled = shared.journal.borrow().is_some();
     let dest_exists = pre.dest_existed;
+    // Where no status was read for it, the folder is opened now, and once.
+    let mut opened = None;
     let before = match pre.source {
         _ if !journalled || opts.just_folders || filtered => None,
         Some(s1) => Some(s1),
-        None => Some(src.status(&m.source).await.map_err(|e| side(e, true))?),
+        None => {
+            let st = src.examine(&m.source).await.map_err(|e| side(e, true))?;
+            opened = Some(st);
+            Some(st)
+        }
     };
     let in_step = shared
         .journal
@@ -633,12 +660,14 @@ async fn copy_folder<S: Store, D: Store>(
     // A top-up reads only what is new on each side: (first new source UID, first new
     // destination UID).
     let mut topup = None;
+    let mut dest_now = None;
     if let (Some(rec), Some(s1), true) = (in_step, before.as_ref(), dest_exists) {
         let s2 = match pre.dest {
             Some(s2) => s2,
             None => dst.status(&m.dest).await.map_err(|e| side(e, false))?,
         };
         topup = top_up_from(&rec, s1, &s2, opts.resync_flags);
+        dest_now = Some(s2);
         if unchanged_since(&rec, s1, &s2, opts.resync_flags) {
             fr.found = u64::from(s1.exists);
             fr.already = u64::from(s1.exists);
@@ -650,7 +679,10 @@ async fn copy_folder<S: Store, D: Store>(
         }
     }
 
-    let status = src.examine(&m.source).await.map_err(|e| side(e, true))?;
+    let status = match opened {
+        Some(st) => st,
+        None => src.examine(&m.source).await.map_err(|e| side(e, true))?,
+    };
     if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
         j.retire_other_incarnations(&m.source, status.uid_validity);
     }
@@ -705,7 +737,17 @@ async fn copy_folder<S: Store, D: Store>(
     let mut dest = None;
     let mut dest_index = FolderIndex::default();
     let mut dest_count = 0;
-    if dest_exists {
+    // A top-up into a destination that allocated no UID since the copies of the new
+    // messages could start holds nothing to read: not even opened (on a big folder each
+    // open costs the server a scan).
+    let quiet = match (topup, dest_now) {
+        (Some((_, from)), Some(s2)) => s2.uid_next.is_some_and(|next| next <= from),
+        _ => false,
+    };
+    if let (true, Some(s2)) = (quiet, dest_now) {
+        dest = Some(s2.uid_validity);
+        dest_count = u64::from(s2.exists);
+    } else if dest_exists {
         let st = if resync {
             dst.select(&m.dest).await
         } else {
@@ -778,7 +820,7 @@ async fn copy_folder<S: Store, D: Store>(
         dest_before,
         copied_before,
         source_before: before,
-        dest_open: dest.is_some(),
+        dest_open: dest.is_some() && !quiet,
         complete: plan.removed.is_empty(),
     };
     check_and_record(dst, m, attempt, shared, fr).await
@@ -922,6 +964,10 @@ fn deliveries(
     let lost = dest.is_some_and(|dv| j.lost_appends(&m.dest, dv));
     (delivered, lost)
 }
+
+/// From this many messages (as last recorded), a source folder's status is read by its
+/// worker's EXAMINE rather than with the others' STATUS ahead of the copy.
+const OPEN_ONCE: u32 = 10_000;
 
 /// At most this many messages per FETCH and per APPEND command. Batches are sized by bytes
 /// first: a destination pays per transaction (Dovecot rewrites its index per APPEND

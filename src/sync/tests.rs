@@ -719,11 +719,22 @@ fn a_top_up_reads_only_the_new_messages() {
         );
         src.add("INBOX", &[], "07-Jul-2024 08:00:00 +0200", &old_dup);
         src.metas_served = 0;
+        src.opened.clear();
     }
-    p.dst.lock().expect("lock").metas_served = 0;
+    {
+        let mut dst = p.dst.lock().expect("lock");
+        dst.metas_served = 0;
+        dst.opened.clear();
+    }
     let r = p.run(None, &Switches::default()).expect("top-up");
     assert_eq!(r.copied(), 3);
     p.assert_exact("after a top-up");
+    // Nothing arrived at the destination since: not even opened (a big folder's open costs
+    // the server a scan); the source opened once.
+    let dest_inbox = format!("{SUB}/INBOX");
+    assert_eq!(p.dst.lock().expect("lock").opened, Vec::<String>::new());
+    assert!(p.dst.lock().expect("lock").statused.contains(&dest_inbox));
+    assert_eq!(p.src.lock().expect("lock").opened, ["INBOX"]);
     assert_eq!(
         p.src.lock().expect("lock").metas_served,
         3,
@@ -740,6 +751,47 @@ fn a_top_up_reads_only_the_new_messages() {
     let r = p.run(None, &Switches::default()).expect("re-run");
     assert_eq!(r.copied(), 0);
     assert!(r.folders.iter().all(|f| f.unchanged));
+}
+
+/// Issue 12: a big folder (10,000 messages and more) is opened once per run, its status read
+/// from the EXAMINE: STATUS then EXAMINE would make a server that scans a changed folder at
+/// each open (Dovecot's Maildir) scan it twice. The small ones still get one STATUS each,
+/// all at once.
+#[test]
+fn a_big_folder_is_opened_once_by_a_top_up() {
+    let p = Pair::new();
+    {
+        let mut src = p.src.lock().expect("lock");
+        for i in 0..10_000 {
+            src.add(
+                "INBOX",
+                &[],
+                "07-Jul-2024 08:00:00 +0200",
+                &message(10_000 + i, true, 1),
+            );
+        }
+    }
+    p.run(None, &Switches::default()).expect("first run");
+    {
+        let mut src = p.src.lock().expect("lock");
+        src.add("INBOX", &[], "07-Jul-2024 08:00:00 +0200", &message(99, true, 2));
+        src.opened.clear();
+        src.statused.clear();
+    }
+    let r = p.run(None, &Switches::default()).expect("top-up");
+    assert_eq!(r.copied(), 1);
+    p.assert_exact("after a top-up");
+    let src = p.src.lock().expect("lock");
+    assert_eq!(src.opened, ["INBOX"]);
+    assert!(!src.statused.iter().any(|f| f == "INBOX"), "{:?}", src.statused);
+    assert!(src.statused.iter().any(|f| f == "Sent"), "{:?}", src.statused);
+    drop(src);
+    // And a re-run with nothing new opens it once and copies nothing.
+    p.src.lock().expect("lock").opened.clear();
+    let r = p.run(None, &Switches::default()).expect("re-run");
+    assert_eq!(r.copied(), 0);
+    assert!(r.folders.iter().all(|f| f.unchanged));
+    assert_eq!(p.src.lock().expect("lock").opened, ["INBOX"]);
 }
 
 /// A message that arrived while the last run was copying its folder (after the status the

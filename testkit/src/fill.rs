@@ -29,6 +29,8 @@ pub struct MailboxSpec {
     pub medium_share: f64,
     /// Exact duplicates added (same bytes, same folder).
     pub duplicates: usize,
+    /// Body size range of the ordinary messages.
+    pub body_size: std::ops::Range<usize>,
 }
 
 impl MailboxSpec {
@@ -58,6 +60,7 @@ impl MailboxSpec {
             large_size: 3 << 20,
             medium_share: 0.0,
             duplicates: 2,
+            body_size: 1_500..19_000,
         }
     }
 
@@ -146,7 +149,7 @@ pub fn generate(spec: &MailboxSpec) -> Vec<SeedMessage> {
         } else if rng.random_bool(spec.medium_share) {
             rng.random_range(100_000..2_000_000)
         } else {
-            rng.random_range(1_500..19_000)
+            rng.random_range(spec.body_size.clone())
         };
         out.push(message(&mut rng, i, folder, body_size));
     }
@@ -249,7 +252,8 @@ pub fn fill(port: u16, login: &str, spec: &MailboxSpec) -> Result<Vec<SeedMessag
     Ok(msgs)
 }
 
-/// Appends given messages (folders created as needed), 50 per MULTIAPPEND command.
+/// Appends given messages (folders created as needed), up to 1,000 messages or 4 MiB per
+/// MULTIAPPEND command: filling a 500,000-message folder 50 at a time takes many minutes.
 pub fn append_all(port: u16, login: &str, folders: &[String], msgs: &[SeedMessage]) -> Result<()> {
     let mut conn = Conn::login_as(port, login)?;
     let mut created = std::collections::BTreeSet::new();
@@ -274,13 +278,18 @@ pub fn append_all(port: u16, login: &str, folders: &[String], msgs: &[SeedMessag
     }
     for (folder, list) in by_folder {
         let wire = crate::mutf7::encode(folder);
-        for chunk in list.chunks(50) {
-            let items: Vec<(String, String, &[u8])> = chunk
-                .iter()
-                .map(|m| (m.flags.join(" "), m.internal_date.clone(), m.bytes.as_slice()))
-                .collect();
-            conn.multiappend(&wire, &items)?;
+        let mut items: Vec<(String, String, &[u8])> = Vec::new();
+        let mut bytes = 0;
+        for m in list {
+            if items.len() == 1000 || (bytes + m.bytes.len() > 4 << 20 && !items.is_empty()) {
+                conn.multiappend(&wire, &items)?;
+                items.clear();
+                bytes = 0;
+            }
+            bytes += m.bytes.len();
+            items.push((m.flags.join(" "), m.internal_date.clone(), m.bytes.as_slice()));
         }
+        conn.multiappend(&wire, &items)?;
     }
     conn.logout();
     Ok(())

@@ -4,24 +4,27 @@
 //!         [--messages N] [--huge N] [--huge-mb MB] [--runs N] [--peer-runs N] [--only-offboard]
 //!         [--disk] [--rtt-ms N] [--one-folder N]
 //!
-//! `--one-folder N`: one INBOX of N small messages (a career's mailbox) instead of the mixed
-//! mailbox, to measure what grows with a folder's size.
+//! `--one-folder N`: one INBOX of N small messages (0.6–2 KB of text, a career's mailbox)
+//! instead of the mixed mailbox, to measure what grows with a folder's size.
+//! `--no-peers`: offboard and the raw ceiling only (mbsync takes most of an hour on 500,000).
 //!
 //! `OFFBOARD_BENCH_ARGS` adds options to the offboard runs (e.g. "--workers 4").
 //!
-//! Times, in one run: `offboard` first copy, `offboard` re-run with nothing new (and, with
-//! `--only-offboard`, a top-up after 10 new messages arrive in the INBOX), `mbsync`
+//! Times, in one run: `offboard` first copy, `offboard` re-run with nothing new, the raw
+//! ceiling (the source read whole, then written with MULTIAPPEND 1,000 messages per command
+//! over one connection: what any copy pays at least with this server), `mbsync`
 //! (package isync) doing the same copy, `imapsync` when $IMAPSYNC names one, the imapsync
 //! model (`bench/imapsync-model.pl`: imapsync's commands through imapsync's IMAP library, a
 //! floor for imapsync's time) when Perl has Mail::IMAPClient, and `doveadm import` (the
-//! server copying internally: the floor). Each destination is checked against
-//! the source. Prints wall time, messages/s, MB/s, peak RSS, CPU, and the ratio to offboard.
+//! server copying internally: the floor), and last the `offboard` top-up after 10 new
+//! messages arrive in the INBOX. Each destination is checked against the source. Prints wall time, messages/s, MB/s, peak RSS, CPU, and the ratio to offboard.
 //! Not part of the test suite: timings belong here, not in tests.
 
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
+use testkit::wire::{Conn, Token, quote, tokenize};
 use testkit::{BERTRAND, Dovecot, DovecotOptions, MailboxSpec, fill, readback};
 
 struct Measure {
@@ -198,6 +201,7 @@ fn main() -> Result<()> {
     // imapsync and its model take tens of seconds a run: one unless asked for more.
     let peer_runs = arg("--peer-runs", 1).max(1);
     let only_offboard = args.iter().any(|a| a == "--only-offboard");
+    let no_peers = only_offboard || args.iter().any(|a| a == "--no-peers");
     // Mail in memory unless --disk: this machine's shared disk makes wall times vary 2–3×
     // from one minute to the next, which would drown the differences between the tools.
     let on_disk = args.iter().any(|a| a == "--disk");
@@ -220,6 +224,7 @@ fn main() -> Result<()> {
     if one_folder > 0 {
         spec.folders = vec!["INBOX".into()];
         spec.medium_share = 0.0;
+        spec.body_size = 600..2_000;
     }
     spec.large = huge;
     spec.large_size = huge_mb << 20;
@@ -338,6 +343,7 @@ fn main() -> Result<()> {
         total_bytes,
         check,
     ));
+    let mut last_copy = None;
     if let Some((user, state)) = last {
         let (wall, rss, cpu, log) = timed(&mut ob_cmd(&user, &state))?;
         if !log.contains("Messages transferred           : 0 ") {
@@ -350,42 +356,25 @@ fn main() -> Result<()> {
             0,
             "copied nothing",
         ));
-        // The top-up: 10 messages arrive in the INBOX after the hand-over (only when the
-        // peers do not run: they are checked against the source as it was).
-        if only_offboard {
-            let mut c = testkit::wire::Conn::login(d.imap_port, BERTRAND.0, BERTRAND.1)?;
-            let bodies: Vec<Vec<u8>> = (0..10)
-                .map(|i| {
-                    format!("Message-ID: <topup-{i}@bench>\r\nSubject: late {i}\r\n\r\nlate mail\r\n")
-                        .into_bytes()
-                })
-                .collect();
-            let items: Vec<(String, String, &[u8])> = bodies
-                .iter()
-                .map(|b| {
-                    (
-                        String::new(),
-                        "30-Nov-2026 09:00:00 +0000".to_string(),
-                        b.as_slice(),
-                    )
-                })
-                .collect();
-            c.multiappend("INBOX", &items)?;
-            c.logout();
-            let (wall, rss, cpu, log) = timed(&mut ob_cmd(&user, &state))?;
-            if !log.contains("Messages transferred           : 10 ") {
-                bail!("the top-up did not copy the 10 new messages:\n{log}")
-            }
-            results.push(Measure::new(
-                "offboard (top-up, 10 new)",
-                (wall, rss, cpu),
-                10,
-                0,
-                "copied the 10",
-            ));
-        }
+        last_copy = Some((user, state));
     }
-    if only_offboard {
+    let last = last_copy;
+
+    if !only_offboard {
+        let user = fresh_destination(&d, "raw", 0)?;
+        let (read, write) = raw_multiappend(tool_port, &source, &user)?;
+        eprintln!("raw MULTIAPPEND×1000: {read:.2} s read + {write:.2} s write");
+        let check = verify(&d, &source, &user, "RAW", true, false)?;
+        results.push(Measure::new(
+            format!("raw MULTIAPPEND×1000, 1 connection ({read:.1} s read + {write:.1} s write)"),
+            (read + write, 0, 0.0),
+            total,
+            total_bytes,
+            check,
+        ));
+    }
+    if no_peers {
+        top_up(&d, &ob_cmd, last, &mut results)?;
         print_table(&results, total, total_bytes, &summary);
         return Ok(());
     }
@@ -482,8 +471,112 @@ fn main() -> Result<()> {
         Err(e) => eprintln!("doveadm import failed: {e}"),
     }
 
+    top_up(&d, &ob_cmd, last, &mut results)?;
     print_table(&results, total, total_bytes, &summary);
     Ok(())
+}
+
+/// The top-up: 10 messages arrive in the INBOX after the hand-over and offboard copies them
+/// into its last copy (run last: the peers are checked against the source as it was).
+fn top_up(
+    d: &Dovecot,
+    ob_cmd: &dyn Fn(&str, &std::path::Path) -> Command,
+    last: Option<(String, PathBuf)>,
+    results: &mut Vec<Measure>,
+) -> Result<()> {
+    let Some((user, state)) = last else {
+        return Ok(());
+    };
+    let mut c = Conn::login(d.imap_port, BERTRAND.0, BERTRAND.1)?;
+    let bodies: Vec<Vec<u8>> = (0..10)
+        .map(|i| {
+            format!("Message-ID: <topup-{i}@bench>\r\nSubject: late {i}\r\n\r\nlate mail\r\n").into_bytes()
+        })
+        .collect();
+    let items: Vec<(String, String, &[u8])> = bodies
+        .iter()
+        .map(|b| {
+            (
+                String::new(),
+                "30-Nov-2026 09:00:00 +0000".to_string(),
+                b.as_slice(),
+            )
+        })
+        .collect();
+    c.multiappend("INBOX", &items)?;
+    c.logout();
+    let (wall, rss, cpu, log) = timed(&mut ob_cmd(&user, &state))?;
+    if !log.contains("Messages transferred           : 10 ") {
+        bail!("the top-up did not copy the 10 new messages:\n{log}")
+    }
+    results.push(Measure::new(
+        "offboard (top-up, 10 new)",
+        (wall, rss, cpu),
+        10,
+        0,
+        "copied the 10",
+    ));
+    Ok(())
+}
+
+/// The ceiling: the source read whole (one UID FETCH per folder), then written with
+/// MULTIAPPEND, 1,000 messages per command, over one connection each way. No matching, no
+/// journal, no check: what any copy tool pays at least with this server. Returns (read s,
+/// write s).
+fn raw_multiappend(port: u16, source: &readback::MailboxSnapshot, user: &str) -> Result<(f64, f64)> {
+    type Raw = (String, String, Vec<u8>);
+    let start = Instant::now();
+    let mut src = Conn::login(port, BERTRAND.0, BERTRAND.1)?;
+    let mut folders: Vec<(&str, Vec<Raw>)> = Vec::new();
+    for (name, f) in &source.folders {
+        if f.messages.is_empty() {
+            continue;
+        }
+        src.command(&format!("EXAMINE {}", quote(&f.wire_name)))?;
+        let mut msgs = Vec::with_capacity(f.messages.len());
+        for resp in src.command("UID FETCH 1:* (FLAGS INTERNALDATE BODY.PEEK[])")? {
+            let t = tokenize(&resp)?;
+            let Some(Token::List(items)) = t.get(3) else {
+                continue;
+            };
+            let mut m: Raw = Default::default();
+            for pair in items.chunks(2) {
+                match pair {
+                    [Token::Atom(k), Token::List(fl)] if k == "FLAGS" => {
+                        m.0 = fl
+                            .iter()
+                            .filter_map(Token::text)
+                            .filter(|f| f != "\\Recent")
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }
+                    [Token::Atom(k), v] if k == "INTERNALDATE" => m.1 = v.text().unwrap_or_default(),
+                    [Token::Atom(k), Token::Str(b)] if k == "BODY[]" => m.2 = b.clone(),
+                    _ => {}
+                }
+            }
+            msgs.push(m);
+        }
+        folders.push((name, msgs));
+    }
+    src.logout();
+    let read = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut dst = Conn::login(port, user, DEST_PASSWORD)?;
+    for (name, msgs) in &folders {
+        let wire = testkit::mutf7::encode(&format!("RAW/{name}"));
+        // Parents come first (the folders are sorted) and exist already for their children.
+        let _ = dst.command(&format!("CREATE {}", quote(&wire)));
+        for chunk in msgs.chunks(1000) {
+            let items: Vec<(String, String, &[u8])> = chunk
+                .iter()
+                .map(|(f, d, b)| (f.clone(), d.clone(), b.as_slice()))
+                .collect();
+            dst.multiappend(&wire, &items)?;
+        }
+    }
+    dst.logout();
+    Ok((read, start.elapsed().as_secs_f64()))
 }
 
 /// Runs a tool `runs` times and keeps the median run, with the check of the last copy; a
