@@ -821,6 +821,7 @@ async fn copy_folder<S: Store, D: Store>(
         copied_before,
         source_before: before,
         dest_open: dest.is_some() && !quiet,
+        flags_synced: resync,
         complete: plan.removed.is_empty(),
     };
     check_and_record(dst, m, attempt, shared, fr).await
@@ -839,6 +840,10 @@ struct Attempt {
     dest_open: bool,
     /// Nothing was left out on purpose (removals): the pair may be recorded as in step.
     complete: bool,
+    /// The flags of the messages already there were brought in step (`--resyncflags`): only
+    /// then are the HIGHESTMODSEQs recorded, which let a later resync skip the folder. A plain
+    /// run copies the flags of what it copies, not of the rest.
+    flags_synced: bool,
 }
 
 /// Reads the count back: the destination must hold what it held plus what was copied. A
@@ -893,8 +898,8 @@ async fn check_and_record<D: Store>(
             dest: m.dest.clone(),
             source: (s1.uid_validity, next, s1.exists),
             destination: (d.uid_validity, dnext, d.exists),
-            source_modseq: s1.highest_modseq,
-            destination_modseq: d.highest_modseq,
+            source_modseq: s1.highest_modseq.filter(|_| a.flags_synced),
+            destination_modseq: d.highest_modseq.filter(|_| a.flags_synced),
         };
         j.record_in_step(rec).map_err(|e| Stop::Run(e.into()))?;
     }

@@ -819,3 +819,28 @@ fn a_message_that_arrived_during_the_last_copy_is_not_copied_again_by_a_top_up()
     assert_eq!(r.removed_by_successor(), 0);
     p.assert_exact("after the top-up");
 }
+
+/// Issue 13: a flag changed on the source, then a plain run that copies a new message into
+/// the folder, then `--resyncflags`: the plain run's recorded status must not let the
+/// resync skip the folder (the plain run copied flags of new messages only).
+#[test]
+fn a_resync_after_a_plain_top_up_still_sees_an_older_flag_change() {
+    let p = Pair::new();
+    let mut resync = options();
+    resync.resync_flags = true;
+    let none = Switches::default();
+    p.run_opts(&resync, None, &none, &none).expect("first run");
+    {
+        let mut src = p.src.lock().expect("lock");
+        let f = src.folders.get_mut("INBOX").expect("INBOX");
+        f.messages[0].flags = vec!["\\Flagged".into(), "\\Seen".into()];
+        f.modseq += 1;
+        src.add("INBOX", &[], "07-Jul-2024 08:00:00 +0200", &message(700, true, 2));
+    }
+    let r = p.run(None, &none).expect("plain run");
+    assert_eq!(r.copied(), 1);
+    let r = p.run_opts(&resync, None, &none, &none).expect("resync");
+    let updated: u64 = r.folders.iter().map(|f| f.flags_updated).sum();
+    assert_eq!(updated, 1, "the flag change was missed");
+    p.assert_exact("after the resync");
+}
