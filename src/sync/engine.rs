@@ -730,7 +730,7 @@ async fn copy_folder<S: Store, D: Store>(
         0
     };
     fr.found = earlier + source.records().len() as u64;
-    fr.bytes_found = source.records().iter().map(|r| r.size).sum();
+    fr.bytes_found = source.records().iter().map(|r| r.size()).sum();
 
     // What the destination holds now.
     let resync = opts.resync_flags && !opts.dry_run;
@@ -765,21 +765,25 @@ async fn copy_folder<S: Store, D: Store>(
     } else {
         dest_index.records().len() as u64
     };
-    let dest_keyed = dest_index.keyed();
-    let source_keyed = source.keyed();
 
-    let (journal, lost) = deliveries(shared.journal.borrow().as_deref(), m, status.uid_validity, dest);
+    let first = source.records().first().map_or(Uid::MAX, |r| r.uid);
+    let (journal, lost) = deliveries(
+        shared.journal.borrow().as_deref(),
+        m,
+        (status.uid_validity, first),
+        dest,
+    );
     let plan = match_folder(Inputs {
-        source: &source_keyed,
+        source: source.records(),
         dest: dest.map(|validity| Destination {
             validity,
-            messages: &dest_keyed,
+            messages: dest_index.records(),
         }),
         journal: &journal,
         // Messages a server lost were not removed by anyone: they are copied again.
         keep_removals: opts.keep_removals && !lost,
     });
-    drop((source_keyed, dest_keyed, journal));
+    drop(journal);
     // On a retry after a reconnection, what the failed attempt copied is found here again.
     let copied_before = fr.copied;
     fr.already = (earlier + plan.pairs.len() as u64).saturating_sub(copied_before);
@@ -799,16 +803,17 @@ async fn copy_folder<S: Store, D: Store>(
         }
     }
     drop(dest_index);
-    let todo_uids: HashSet<Uid> = plan.todo.iter().copied().collect();
+    // Both in UID order (the matcher keeps the source's): a walk, not a set of UIDs.
+    let mut wanted = plan.todo.iter().peekable();
     let todo: Vec<&Compact> = source
         .records()
         .iter()
-        .filter(|r| todo_uids.contains(&r.uid))
+        .filter(|r| wanted.next_if_eq(&&r.uid).is_some())
         .collect();
 
     if opts.dry_run {
         fr.copied += todo.len() as u64;
-        fr.bytes_copied += todo.iter().map(|m| m.size).sum::<u64>();
+        fr.bytes_copied += todo.iter().map(|m| m.size()).sum::<u64>();
         return Ok(());
     }
     copy_messages(src, dst, m, status.uid_validity, (&todo, &source), shared, fr).await?;
@@ -945,12 +950,12 @@ fn unchanged_since(rec: &FolderRecord, s1: &FolderStatus, s2: &FolderStatus, res
 }
 
 /// The journal's deliveries of this source folder incarnation into this destination folder,
-/// and whether that destination incarnation (`dest`: its UIDVALIDITY when it exists) lost
+/// from source UID `from` on (a top-up needs only the new messages'), and whether that destination incarnation (`dest`: its UIDVALIDITY when it exists) lost
 /// acknowledged appends.
 fn deliveries(
     journal: Option<&Journal>,
     m: &FolderMapping,
-    source_validity: u32,
+    (source_validity, from): (u32, Uid),
     dest: Option<u32>,
 ) -> (HashMap<Uid, Delivered>, bool) {
     let Some(j) = journal else {
@@ -958,6 +963,7 @@ fn deliveries(
     };
     let delivered = j
         .deliveries(&m.source, source_validity, &m.dest)
+        .filter(|(su, _, _)| *su >= from)
         .map(|(su, dest_validity, dest_uid)| {
             let d = Delivered {
                 dest_validity,
@@ -990,12 +996,12 @@ fn batches<'a>(todo: &[&'a Compact]) -> Vec<Vec<&'a Compact>> {
     for m in todo {
         let full = out
             .last()
-            .is_none_or(|b| b.len() >= BATCH_MESSAGES || bytes + m.size > BATCH_BYTES);
+            .is_none_or(|b| b.len() >= BATCH_MESSAGES || bytes + m.size() > BATCH_BYTES);
         if full {
             out.push(Vec::new());
             bytes = 0;
         }
-        bytes += m.size;
+        bytes += m.size();
         if let Some(b) = out.last_mut() {
             b.push(m);
         }
@@ -1050,7 +1056,7 @@ async fn copy_messages<S: Store, D: Store>(
         todo.len().saturating_sub(done)
     };
     // Messages over the batch budget are streamed one by one, never held whole.
-    let (big, small): (Vec<&Compact>, Vec<&Compact>) = todo.iter().partition(|m| m.size > BATCH_BYTES);
+    let (big, small): (Vec<&Compact>, Vec<&Compact>) = todo.iter().partition(|m| m.size() > BATCH_BYTES);
     for record in big {
         halted(shared)?;
         let meta = &index.msg(record);

@@ -16,27 +16,44 @@ fn digest(key: &str) -> Key {
     Md5::digest(key.as_bytes()).into()
 }
 
-/// An INTERNALDATE: packed when it parses (seconds, offset), else the server's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Date {
-    None,
-    Packed { secs: i64, offset: i32 },
-    Raw(u32),
-}
+/// How a record's date is kept (`Compact::offset`): a real offset is within ±24 h.
+const NO_DATE: i16 = i16::MIN;
+/// The date is the server's text, `Compact::secs` its index in `raw_dates`.
+const RAW_DATE: i16 = i16::MAX;
 
 const DATE_FORMAT: &str = "%d-%b-%Y %H:%M:%S %z";
 
-/// One message, compact.
+/// One message, compact: 40 bytes, so that the records of a 500,000-message folder take
+/// 20 MB. RFC822.SIZE is a 32-bit number in IMAP; the date is packed as seconds and an offset
+/// in minutes (or an index into the dates that do not round-trip).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compact {
     /// UID in its folder.
     pub uid: Uid,
-    /// RFC822.SIZE.
-    pub size: u64,
+    size: u32,
     flags: u32,
-    date: Date,
-    /// Identity digest; `None` until the fallback (whole header) is known.
-    key: Option<Key>,
+    offset: i16,
+    /// The key is known (else the fallback, from the whole header, is still to come).
+    keyed: bool,
+    secs: i64,
+    key: Key,
+}
+
+impl super::matching::Keyed for Compact {
+    type Key = Key;
+    fn uid(&self) -> Uid {
+        self.uid
+    }
+    fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+impl Compact {
+    /// RFC822.SIZE.
+    pub fn size(&self) -> u64 {
+        u64::from(self.size)
+    }
 }
 
 /// One message as a batch needs it.
@@ -73,6 +90,10 @@ impl FolderIndex {
     /// The same for the messages from UID `from` on (a top-up reads only what is new).
     pub async fn read_from<S: Store>(store: &mut S, exists: u32, from: Uid) -> Result<Self, StoreError> {
         let mut ix = FolderIndex::default();
+        // Sized once: growing by doubling would hold the old and the new buffer at once.
+        if from <= 1 {
+            ix.records.reserve_exact(exists as usize);
+        }
         if exists == 0 {
             // Some servers answer `1:*` on an empty mailbox with BAD: not asked.
             return Ok(ix);
@@ -82,17 +103,13 @@ impl FolderIndex {
         ix.records.retain(|r| r.uid >= from);
         ix.records.sort_by_key(|r| r.uid);
         ix.records.dedup_by_key(|r| r.uid);
-        let missing: Vec<Uid> = ix
-            .records
-            .iter()
-            .filter(|r| r.key.is_none())
-            .map(|r| r.uid)
-            .collect();
+        let missing: Vec<Uid> = ix.records.iter().filter(|r| !r.keyed).map(|r| r.uid).collect();
         if !missing.is_empty() {
             let headers: HashMap<Uid, Vec<u8>> = store.fetch_headers(&missing).await?.into_iter().collect();
-            for r in ix.records.iter_mut().filter(|r| r.key.is_none()) {
+            for r in ix.records.iter_mut().filter(|r| !r.keyed) {
                 let header = headers.get(&r.uid).map(Vec::as_slice).unwrap_or(&[]);
-                r.key = Some(digest(&fallback_key(header, r.size)));
+                r.key = digest(&fallback_key(header, r.size()));
+                r.keyed = true;
             }
         }
         ix.records.shrink_to_fit();
@@ -108,25 +125,30 @@ impl FolderIndex {
             self.flagsets.push(flags);
             next
         });
-        let date = match m.internal_date {
-            None => Date::None,
+        let (secs, offset) = match m.internal_date {
+            None => (0, NO_DATE),
             Some(text) => match chrono::DateTime::parse_from_str(text.trim(), DATE_FORMAT) {
-                Ok(d) if d.format(DATE_FORMAT).to_string() == text => Date::Packed {
-                    secs: d.timestamp(),
-                    offset: d.offset().local_minus_utc(),
-                },
+                Ok(d)
+                    if d.format(DATE_FORMAT).to_string() == text
+                        && d.offset().local_minus_utc() % 60 == 0 =>
+                {
+                    (d.timestamp(), (d.offset().local_minus_utc() / 60) as i16)
+                }
                 _ => {
                     self.raw_dates.push(text);
-                    Date::Raw(self.raw_dates.len() as u32 - 1)
+                    (self.raw_dates.len() as i64 - 1, RAW_DATE)
                 }
             },
         };
+        let key = header_key(&m.identity_headers).map(|k| digest(&k));
         self.records.push(Compact {
             uid: m.uid,
-            size: m.size,
+            size: u32::try_from(m.size).unwrap_or(u32::MAX),
             flags: flag_id,
-            date,
-            key: header_key(&m.identity_headers).map(|k| digest(&k)),
+            offset,
+            keyed: key.is_some(),
+            secs,
+            key: key.unwrap_or_default(),
         });
     }
 
@@ -140,14 +162,6 @@ impl FolderIndex {
         self.records.retain(keep);
     }
 
-    /// `(UID, identity)` of every message, for the matcher.
-    pub fn keyed(&self) -> Vec<(Uid, Key)> {
-        self.records
-            .iter()
-            .map(|r| (r.uid, r.key.unwrap_or_default()))
-            .collect()
-    }
-
     /// A message's flags, sorted.
     pub fn flags(&self, r: &Compact) -> &[String] {
         self.flagsets
@@ -158,23 +172,24 @@ impl FolderIndex {
 
     /// A message's INTERNALDATE in seconds, when it has one.
     pub fn date_secs(&self, r: &Compact) -> Option<i64> {
-        match r.date {
-            Date::Packed { secs, .. } => Some(secs),
-            _ => self.date_text(r).and_then(|t| {
+        match r.offset {
+            NO_DATE => None,
+            RAW_DATE => self.date_text(r).and_then(|t| {
                 chrono::DateTime::parse_from_str(t.trim(), DATE_FORMAT)
                     .ok()
                     .map(|d| d.timestamp())
             }),
+            _ => Some(r.secs),
         }
     }
 
     fn date_text(&self, r: &Compact) -> Option<String> {
-        match r.date {
-            Date::None => None,
-            Date::Raw(i) => self.raw_dates.get(i as usize).cloned(),
-            Date::Packed { secs, offset } => {
-                let tz = chrono::FixedOffset::east_opt(offset)?;
-                let d = chrono::DateTime::from_timestamp(secs, 0)?.with_timezone(&tz);
+        match r.offset {
+            NO_DATE => None,
+            RAW_DATE => self.raw_dates.get(usize::try_from(r.secs).ok()?).cloned(),
+            minutes => {
+                let tz = chrono::FixedOffset::east_opt(i32::from(minutes) * 60)?;
+                let d = chrono::DateTime::from_timestamp(r.secs, 0)?.with_timezone(&tz);
                 Some(d.format(DATE_FORMAT).to_string())
             }
         }
@@ -184,7 +199,7 @@ impl FolderIndex {
     pub fn msg(&self, r: &Compact) -> Msg {
         Msg {
             uid: r.uid,
-            size: r.size,
+            size: r.size(),
             flags: self.flags(r).to_vec(),
             internal_date: self.date_text(r),
         }
@@ -229,6 +244,7 @@ mod tests {
         assert_eq!(ix.flagsets.len(), 2);
         // Same identity headers, same key.
         assert_eq!(ix.records()[0].key, ix.records()[1].key);
-        assert!(ix.records()[0].key.is_some());
+        assert!(ix.records()[0].keyed);
+        assert_eq!(std::mem::size_of::<Compact>(), 40);
     }
 }

@@ -129,6 +129,9 @@ fn perl_replacement(r: &str) -> String {
 pub struct FolderRules {
     /// Destination folder everything goes under (UTF-8, destination separator inside).
     pub subfolder: Option<String>,
+    /// The subfolder is one folder's name, not a path (the offboarding's "J. Dupont"): a
+    /// destination separator in it is replaced, not taken for a level.
+    pub subfolder_is_name: bool,
     /// Only copy the source subtree under this folder, to the destination root (`--subfolder1`).
     pub source_subfolder: Option<String>,
     /// Regexes on raw source names that select folders (`--include`).
@@ -164,6 +167,7 @@ impl FolderRules {
     pub fn offboarding(subfolder: &str) -> Self {
         FolderRules {
             subfolder: Some(subfolder.to_string()),
+            subfolder_is_name: true,
             skip_foreign_namespaces: true,
             skip_special_use: vec!["\\Junk".into(), "\\Trash".into()],
             skip_names: vec!["Outbox".into(), "Junk".into(), "Trash".into()],
@@ -273,10 +277,38 @@ pub fn plan_folders(
                 _ => {}
             }
         }
-        let rel: String = rel.split(sep1).collect::<Vec<_>>().join(&sep2.to_string());
+        let mut changed = Vec::new();
+        let segments: Vec<String> = rel
+            .split(sep1)
+            .map(|seg| {
+                let fixed = segment_for(seg, sep1, sep2);
+                if fixed != seg {
+                    changed.push(format!("{seg:?} became {fixed:?}"));
+                }
+                fixed
+            })
+            .collect();
+        let rel = segments.join(&sep2.to_string());
         let mut dest = match &rules.subfolder {
+            Some(sub) if rules.subfolder_is_name => {
+                let fixed = segment_for(sub, sep1, sep2);
+                if fixed != *sub {
+                    changed.push(format!("the folder {sub:?} became {fixed:?}"));
+                }
+                format!("{fixed}{sep2}{rel}")
+            }
             Some(sub) => format!("{sub}{sep2}{rel}"),
             None => rel,
+        };
+        let note = match (note, changed.is_empty()) {
+            (note, true) => note,
+            (note, false) => {
+                let why = format!(
+                    "the destination separates levels with {sep2:?}: {}, so that the hierarchy stays as it is",
+                    changed.join(", ")
+                );
+                Some(note.map_or(why.clone(), |n| format!("{n}; {why}")))
+            }
         };
         let prefix2 = (names2.to_display)(&prefix2).0;
         if !dest.eq_ignore_ascii_case("INBOX") && !dest.starts_with(&prefix2) {
@@ -307,6 +339,18 @@ pub fn plan_folders(
     }
     out.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(out)
+}
+
+/// One level of a source name as the destination can hold it: the destination's separator
+/// inside a name would make a level of its own ("J. Dupont" on a `.` server), so it is swapped
+/// for the source's, and a `/` left that way becomes `_` where `/` is not the separator — as
+/// imapsync does (its separator swap and `fixslash2`), so both tools name folders alike.
+fn segment_for(segment: &str, sep1: char, sep2: char) -> String {
+    segment
+        .chars()
+        .map(|c| if c == sep2 { sep1 } else { c })
+        .map(|c| if c == '/' && sep2 != '/' { '_' } else { c })
+        .collect()
 }
 
 /// The special uses `--automap` follows (RFC 6154).
@@ -631,6 +675,78 @@ mod tests {
         };
         let m = plan_folders(&src, (&bluemind_ns(), N), (&bluemind_ns(), N), &rules).unwrap();
         assert_eq!(dest_of(&m, "Notes").unwrap(), "INBOX.Notes");
+    }
+
+    /// Issue 13: a name level holding the destination's separator stays one level, named as
+    /// imapsync names it, and the plan says so.
+    #[test]
+    fn a_separator_inside_a_name_does_not_make_a_level() {
+        let dot_ns = NamespacePrefixes {
+            personal: Some((String::new(), Some('.'))),
+            ..Default::default()
+        };
+        let slash_ns = bluemind_ns();
+        let src = vec![
+            folder("INBOX", &[]),
+            folder("Clients/M. Dupont", &[]),
+            folder("Notes", &[]),
+        ];
+        // (source separator side, destination side, subfolder, is a name) → Clients/M. Dupont
+        // and INBOX's destinations.
+        let cases: [(&NamespacePrefixes, &NamespacePrefixes, &str, bool, &str, &str); 4] = [
+            (
+                &slash_ns,
+                &dot_ns,
+                "J. Dupont",
+                true,
+                "J_ Dupont.Clients.M_ Dupont",
+                "J_ Dupont.INBOX",
+            ),
+            (
+                &slash_ns,
+                &slash_ns,
+                "J. Dupont",
+                true,
+                "J. Dupont/Clients/M. Dupont",
+                "J. Dupont/INBOX",
+            ),
+            // imapsync's --subfolder2 is a path written with host2's separator.
+            (
+                &slash_ns,
+                &dot_ns,
+                "Archives.J",
+                false,
+                "Archives.J.Clients.M_ Dupont",
+                "Archives.J.INBOX",
+            ),
+            (
+                &slash_ns,
+                &slash_ns,
+                "Archives/J",
+                false,
+                "Archives/J/Clients/M. Dupont",
+                "Archives/J/INBOX",
+            ),
+        ];
+        for (ns1, ns2, sub, is_name, clients, inbox) in cases {
+            let rules = FolderRules {
+                subfolder: Some(sub.into()),
+                subfolder_is_name: is_name,
+                ..Default::default()
+            };
+            let m = plan_folders(&src, (ns1, N), (ns2, N), &rules).unwrap();
+            assert_eq!(dest_of(&m, "Clients/M. Dupont").unwrap(), clients, "{sub}");
+            assert_eq!(dest_of(&m, "INBOX").unwrap(), inbox, "{sub}");
+            let note = m
+                .iter()
+                .find(|m| m.source == "Clients/M. Dupont")
+                .and_then(|m| m.note.clone());
+            assert_eq!(note.is_some(), clients.contains('_'), "{note:?}");
+        }
+        // A source with `.` levels and a `/` inside a name, into a `/` server.
+        let src = vec![folder("Clients.A/B", &[])];
+        let m = plan_folders(&src, (&dot_ns, N), (&slash_ns, N), &FolderRules::default()).unwrap();
+        assert_eq!(dest_of(&m, "Clients.A/B").unwrap(), "Clients/A.B");
     }
 
     #[test]

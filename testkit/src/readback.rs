@@ -150,6 +150,9 @@ fn parse_list(resp: &[u8]) -> Result<(BTreeSet<String>, String)> {
     Ok((attrs, name))
 }
 
+/// Messages per FETCH command when reading a folder back.
+const FETCH_WINDOW: u32 = 20_000;
+
 fn fetch_all(conn: &mut Conn, wire_name: &str) -> Result<Vec<MessageSnapshot>> {
     let exists = conn
         .command(&format!("EXAMINE {}", crate::wire::quote(wire_name)))
@@ -165,44 +168,55 @@ fn fetch_all(conn: &mut Conn, wire_name: &str) -> Result<Vec<MessageSnapshot>> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for resp in conn.command("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")? {
-        let t = tokenize(&resp)?;
-        let Some(Token::List(items)) = t.get(3) else {
-            continue;
-        };
-        let mut m = MessageSnapshot {
-            sha256: String::new(),
-            flags: BTreeSet::new(),
-            internal_date: 0,
-            size: 0,
-            uid: 0,
-        };
-        for pair in items.chunks(2) {
-            let [Token::Atom(key), value] = pair else {
-                continue;
-            };
-            match (key.as_str(), value) {
-                ("UID", v) => m.uid = v.text().and_then(|s| s.parse().ok()).unwrap_or(0),
-                ("RFC822.SIZE", v) => m.size = v.text().and_then(|s| s.parse().ok()).unwrap_or(0),
-                ("FLAGS", Token::List(fl)) => {
-                    m.flags = fl
-                        .iter()
-                        .filter_map(Token::text)
-                        .filter(|f| f != "\\Recent")
-                        .collect()
-                }
-                ("INTERNALDATE", v) => {
-                    let s = v.text().unwrap_or_default();
-                    m.internal_date = chrono::DateTime::parse_from_str(s.trim(), "%d-%b-%Y %H:%M:%S %z")
-                        .with_context(|| format!("INTERNALDATE {s}"))?
-                        .timestamp();
-                }
-                ("BODY[]", Token::Str(body)) => m.sha256 = hex::encode(Sha256::digest(body)),
-                _ => {}
-            }
+    // In windows: a 500,000-message folder read in one FETCH outgrows the server's process.
+    for start in (1..=exists).step_by(FETCH_WINDOW as usize) {
+        let end = (start + FETCH_WINDOW - 1).min(exists);
+        for resp in conn.command(&format!(
+            "FETCH {start}:{end} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
+        ))? {
+            out.extend(parse_fetch(&resp)?);
         }
-        out.push(m);
     }
     out.sort_by_key(|m| m.uid);
     Ok(out)
+}
+
+/// One FETCH response as a message (`None` for other untagged responses).
+fn parse_fetch(resp: &[u8]) -> Result<Option<MessageSnapshot>> {
+    let t = tokenize(resp)?;
+    let Some(Token::List(items)) = t.get(3) else {
+        return Ok(None);
+    };
+    let mut m = MessageSnapshot {
+        sha256: String::new(),
+        flags: BTreeSet::new(),
+        internal_date: 0,
+        size: 0,
+        uid: 0,
+    };
+    for pair in items.chunks(2) {
+        let [Token::Atom(key), value] = pair else {
+            continue;
+        };
+        match (key.as_str(), value) {
+            ("UID", v) => m.uid = v.text().and_then(|s| s.parse().ok()).unwrap_or(0),
+            ("RFC822.SIZE", v) => m.size = v.text().and_then(|s| s.parse().ok()).unwrap_or(0),
+            ("FLAGS", Token::List(fl)) => {
+                m.flags = fl
+                    .iter()
+                    .filter_map(Token::text)
+                    .filter(|f| f != "\\Recent")
+                    .collect()
+            }
+            ("INTERNALDATE", v) => {
+                let s = v.text().unwrap_or_default();
+                m.internal_date = chrono::DateTime::parse_from_str(s.trim(), "%d-%b-%Y %H:%M:%S %z")
+                    .with_context(|| format!("INTERNALDATE {s}"))?
+                    .timestamp();
+            }
+            ("BODY[]", Token::Str(body)) => m.sha256 = hex::encode(Sha256::digest(body)),
+            _ => {}
+        }
+    }
+    Ok(Some(m))
 }

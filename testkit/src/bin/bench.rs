@@ -534,7 +534,14 @@ fn raw_multiappend(port: u16, source: &readback::MailboxSnapshot, user: &str) ->
         }
         src.command(&format!("EXAMINE {}", quote(&f.wire_name)))?;
         let mut msgs = Vec::with_capacity(f.messages.len());
-        for resp in src.command("UID FETCH 1:* (FLAGS INTERNALDATE BODY.PEEK[])")? {
+        // In windows, as any tool must: one FETCH of 500,000 bodies outgrows the server.
+        let n = f.messages.len();
+        let mut responses = Vec::new();
+        for start in (1..=n).step_by(20_000) {
+            let end = (start + 19_999).min(n);
+            responses.extend(src.command(&format!("FETCH {start}:{end} (FLAGS INTERNALDATE BODY.PEEK[])"))?);
+        }
+        for resp in responses {
             let t = tokenize(&resp)?;
             let Some(Token::List(items)) = t.get(3) else {
                 continue;
