@@ -206,11 +206,11 @@ fn seed_line_dry_run_changes_nothing_and_says_what_it_would_do() {
         assert!(r.stdout.contains("dry run: nothing was changed"), "{}", r.stdout);
         // Nothing is created in a dry run, and the output says so (issue 13).
         assert!(
-            r.stdout.contains("Nathalie/Projets/Client é (to create)") && !r.stdout.contains("(created)"),
+            r.stdout.contains("Nathalie/Projets/Client é (would create)") && !r.stdout.contains("(created)"),
             "{}",
             r.stdout
         );
-        assert!(r.stdout.contains("Folders to create"), "{}", r.stdout);
+        assert!(r.stdout.contains("Folders would create"), "{}", r.stdout);
         if !just_folders {
             let n = expected_folders(&msgs)
                 .iter()

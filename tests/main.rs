@@ -8,5 +8,6 @@ mod harness;
 mod hostile;
 mod imap_session;
 pub(crate) mod imapsync_compat;
+mod servers;
 mod support;
 mod workflow;

@@ -60,6 +60,12 @@ pub struct Cli {
     #[arg(long)]
     pub recopy_removed: bool,
 
+    /// Read every copy's bytes back from the server after each folder. Without it, the sizes
+    /// of all copies are read back, and the bytes of those with 8-bit headers (which Cyrus
+    /// rewrites).
+    #[arg(long)]
+    pub verify: bool,
+
     /// If BlueMind refuses to open a session as the leaver, reset the leaver's password to a
     /// random one (reported, never shown) instead of stopping.
     #[arg(long)]

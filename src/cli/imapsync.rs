@@ -86,6 +86,8 @@ Run:
   --json                          one JSON report on stdout (offboard's own)
   --state-dir DIR                 where the resume journal lives
   --workers N                     connection pairs copying folders in parallel (default 2)
+  --verify                        read every copy's bytes back (always: sizes of all, bytes
+                                  of those with 8-bit headers, which Cyrus rewrites)
 Accepted and not needed: --usecache (resume is always on), --addheader (messages without
 Message-ID are copied unchanged), --nolog, --nofoldersizes, --buffersize N.
 ";
@@ -177,6 +179,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         // imapsync copies again what the destination lost, whoever removed it.
         keep_removals: false,
         reconnect: reconnect_options(&o)?,
+        verify: o.on("verify"),
     };
     let mut state = if opts.dry_run {
         None

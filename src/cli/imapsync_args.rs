@@ -78,6 +78,7 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("insecure", Kind::Flag),
     ("state-dir", Kind::Value),
     ("workers", Kind::Value),
+    ("verify", Kind::Flag),
 ];
 
 /// A command line that does not parse.

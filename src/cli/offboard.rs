@@ -173,6 +173,7 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         reset_password: cli.reset_password,
         workers: cli.workers.or(cfg.copy.workers).unwrap_or(2).clamp(1, 16),
         recopy_removed: cli.recopy_removed,
+        verify: cli.verify,
         allow_partial: cli.allow_partial,
         state_dir,
         run_id,

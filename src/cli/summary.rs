@@ -21,7 +21,7 @@ impl Printer {
         Printer { enabled, dry: false }
     }
 
-    /// Says folders are "to create", not "created": nothing is changed in a dry run.
+    /// Says folders "would" be created, not "created": nothing is changed in a dry run.
     pub fn dry_run(mut self, dry: bool) -> Self {
         self.dry = dry;
         self
@@ -79,7 +79,7 @@ impl Reporter for Printer {
         }
         let created = match (r.created, self.dry) {
             (true, false) => " (created)",
-            (true, true) => " (to create)",
+            (true, true) => " (would create)",
             _ => "",
         };
         let removed = if r.removed_by_successor > 0 {
@@ -121,6 +121,7 @@ impl Reporter for Printer {
 pub fn print_statistics(r: &SyncReport) {
     let failures: Vec<_> = r.failures().collect();
     let folder_errors: Vec<_> = r.folder_errors().collect();
+    let altered: Vec<_> = r.altered().collect();
     let secs = r.duration_secs.max(0.001);
     let ok_folders = r.folders.len() - folder_errors.len();
     println!();
@@ -138,8 +139,8 @@ pub fn print_statistics(r: &SyncReport) {
         r.folders.len()
     );
     println!(
-        "Folders {}                : {}",
-        if r.dry_run { "to create" } else { "created  " },
+        "Folders {}           : {}",
+        if r.dry_run { "would create" } else { "created     " },
         r.folders.iter().filter(|f| f.created).count()
     );
     if !r.dry_run {
@@ -181,6 +182,11 @@ pub fn print_statistics(r: &SyncReport) {
     println!("Messages failed                : {}", failures.len());
     if !r.dry_run {
         println!(
+            "Messages read back             : {} ({} stored altered by host2)",
+            r.folders.iter().map(|f| f.read_back).sum::<u64>(),
+            altered.len()
+        );
+        println!(
             "Message rate                   : {:.1} messages/s",
             r.copied() as f64 / secs
         );
@@ -189,7 +195,7 @@ pub fn print_statistics(r: &SyncReport) {
             bytes((r.bytes_copied() as f64 / secs) as u64)
         );
     }
-    let errors = failures.len() + folder_errors.len();
+    let errors = failures.len() + folder_errors.len() + altered.len();
     println!("Detected {errors} errors");
     for (i, f) in failures.iter().enumerate() {
         println!(
@@ -206,6 +212,16 @@ pub fn print_statistics(r: &SyncReport) {
             failures.len() + i + 1,
             f.source,
             f.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
+        );
+    }
+    for (i, a) in altered.iter().enumerate() {
+        println!(
+            "Err {}/{errors}: {}, UID {}: copied as UID {} but host2 altered it: {}",
+            failures.len() + folder_errors.len() + i + 1,
+            a.folder,
+            a.uid,
+            a.dest_uid,
+            a.what
         );
     }
     let exit = exit_for(r);
@@ -237,6 +253,8 @@ pub fn exit_for(r: &SyncReport) -> Exit {
         };
         *counts.entry(e.code()).or_default() += 1;
     }
+    // Copied, but not byte for byte: the server's doing, reported per message.
+    *counts.entry(Exit::WithErrors.code()).or_default() += r.altered().count();
     counts.retain(|_, n| *n > 0);
     let Some(max) = counts.values().max().copied() else {
         return Exit::Ok;

@@ -305,6 +305,20 @@ impl Store for Session {
         Ok(out)
     }
 
+    async fn fetch_sizes(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, u64)>, StoreError> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(META_WINDOW as usize) {
+            self.uid_fetch_each(&uid_set(chunk), "(UID RFC822.SIZE)", |f| {
+                if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                    out.push((uid, u64::from(size)));
+                }
+            })
+            .await
+            .map_err(|e| to_store(e, FailureKind::Fetch))?;
+        }
+        Ok(out)
+    }
+
     async fn fetch_body(&mut self, uid: Uid) -> Result<Vec<u8>, StoreError> {
         let mut body = None;
         self.uid_fetch_each(&uid.to_string(), "(UID BODY.PEEK[])", |f| {

@@ -157,6 +157,11 @@ pub struct Switches {
     pub strict: bool,
     /// A connection cannot be opened again after it died (`reconnect` fails).
     pub no_reconnect: bool,
+    /// Rewrite 8-bit bytes of the header to `X` on append, as Cyrus does by default
+    /// (`munge8bit`): the size stays, the bytes do not.
+    pub munge8bit: bool,
+    /// Store bodies with CRLF turned to LF, a server that changes sizes.
+    pub strip_cr: bool,
 }
 
 /// One "connection" to a shared [`Account`].
@@ -303,11 +308,23 @@ impl MemoryStore {
         }
         let mut flags = msg.flags.to_vec();
         flags.sort();
+        let mut body = msg.body.to_vec();
+        if self.switches.munge8bit {
+            let end = header_of(&body).len();
+            for b in &mut body[..end] {
+                if *b >= 0x80 {
+                    *b = b'X';
+                }
+            }
+        }
+        if self.switches.strip_cr {
+            body.retain(|b| *b != b'\r');
+        }
         f.messages.push(StoredMessage {
             uid,
             flags,
             internal_date: msg.internal_date.map(str::to_string),
-            body: msg.body.to_vec(),
+            body,
         });
         Ok((!self.switches.no_uidplus).then_some((validity, uid)))
     }
@@ -495,6 +512,17 @@ impl Store for MemoryStore {
         for &uid in uids {
             if let Some(h) = self.with_message(uid, |m| header_of(&m.body).to_vec())? {
                 out.push((uid, h));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn fetch_sizes(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, u64)>, StoreError> {
+        self.op()?;
+        let mut out = Vec::new();
+        for &uid in uids {
+            if let Some(size) = self.with_message(uid, |m| m.body.len() as u64)? {
+                out.push((uid, size));
             }
         }
         Ok(out)

@@ -268,6 +268,9 @@ pub trait Store {
     async fn fetch_headers(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Vec<u8>)>, StoreError>;
     /// The exact bytes of one message of the examined folder, without marking it read.
     async fn fetch_body(&mut self, uid: Uid) -> Result<Vec<u8>, StoreError>;
+    /// RFC822.SIZE of these messages of the examined folder: what the server stored, read
+    /// back after a copy. A UID that is not there is absent from the answer.
+    async fn fetch_sizes(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, u64)>, StoreError>;
     /// The bodies of several messages of the examined folder (the caller bounds the batch by
     /// size); a UID that vanished is simply absent from the answer.
     async fn fetch_bodies(&mut self, uids: &[Uid]) -> Result<Vec<(Uid, Body)>, StoreError>;

@@ -28,6 +28,7 @@ use super::index::{Compact, FolderIndex, Msg};
 use super::journal::{CopyRecord, FolderRecord, Journal};
 use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_folders, with_parents};
 use super::matching::{Delivered, Destination, Inputs, match_folder};
+use super::readback::Sent;
 use super::report::{FolderFailure, FolderFailureKind, FolderReport, MessageFailure, Reporter, SyncReport};
 use crate::store::{
     FailureKind, FailureScope, FolderNames, FolderStatus, NewMessage, Store, StoreError, TreeOp, Uid,
@@ -82,6 +83,9 @@ pub struct SyncOptions {
     pub keep_removals: bool,
     /// Reconnection after a connection failure.
     pub reconnect: Reconnect,
+    /// Read back every copy's bytes after the copy (`--verify`); without it, the sizes of
+    /// all and the bytes of those a server is known to rewrite (8-bit headers).
+    pub verify: bool,
 }
 
 /// Failures that stop the whole run.
@@ -167,6 +171,8 @@ struct Shared<'a> {
     reports: RefCell<Vec<(usize, FolderReport)>>,
     fatal: RefCell<Option<SyncError>>,
     stop: Cell<bool>,
+    /// `--verify`: every copy's bytes are read back.
+    verify: bool,
 }
 
 /// What worker 0 learns and decides before any message moves.
@@ -236,6 +242,7 @@ pub async fn run<S: Store, D: Store>(
         reports: RefCell::new(reports),
         fatal: RefCell::new(None),
         stop: Cell::new(false),
+        verify: opts.verify,
     };
     let tasks = workers
         .iter_mut()
@@ -816,7 +823,19 @@ async fn copy_folder<S: Store, D: Store>(
         fr.bytes_copied += todo.iter().map(|m| m.size()).sum::<u64>();
         return Ok(());
     }
-    copy_messages(src, dst, m, status.uid_validity, (&todo, &source), shared, fr).await?;
+    let mut sent = Sent::default();
+    copy_messages(
+        src,
+        dst,
+        m,
+        status.uid_validity,
+        (&todo, &source),
+        shared,
+        (fr, &mut sent),
+    )
+    .await?;
+    drop(todo);
+    drop(source);
     if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
         j.sync().map_err(|e| Stop::Run(e.into()))?;
     }
@@ -829,7 +848,7 @@ async fn copy_folder<S: Store, D: Store>(
         flags_synced: resync,
         complete: plan.removed.is_empty(),
     };
-    check_and_record(dst, m, attempt, shared, fr).await
+    check_and_record(dst, m, attempt, shared, fr, sent).await
 }
 
 /// What one attempt at a folder knew before copying, for the check after it.
@@ -862,15 +881,20 @@ async fn check_and_record<D: Store>(
     a: Attempt,
     shared: &Shared<'_>,
     fr: &mut FolderReport,
+    sent: Sent,
 ) -> Result<(), Stop> {
     // STATUS is not for the selected mailbox (RFC 3501 §6.3.10): where this connection has
-    // the destination open, open it again instead.
-    let d = if a.dest_open {
+    // the destination open, open it again instead; and open it where copies are to be read
+    // back.
+    let d = if a.dest_open || !sent.is_empty() {
         dst.examine(&m.dest).await
     } else {
         dst.status(&m.dest).await
     };
     let d = d.map_err(|e| side(e, false))?;
+    sent.read_back(dst, &m.source_utf8, fr)
+        .await
+        .map_err(|e| side(e, false))?;
     let expected = a.dest_before + (fr.copied - a.copied_before);
     fr.dest_messages = Some(u64::from(d.exists));
     fr.verified = u64::from(d.exists) >= expected;
@@ -1048,7 +1072,7 @@ async fn copy_messages<S: Store, D: Store>(
     source_validity: u32,
     (todo, index): (&[&Compact], &FolderIndex),
     shared: &Shared<'_>,
-    fr: &mut FolderReport,
+    (fr, sent): (&mut FolderReport, &mut Sent),
 ) -> Result<(), Stop> {
     let (copied_at_start, failed_at_start) = (fr.copied, fr.failed.len());
     let left = |fr: &FolderReport| {
@@ -1061,7 +1085,12 @@ async fn copy_messages<S: Store, D: Store>(
         halted(shared)?;
         let meta = &index.msg(record);
         match stream_one(src, dst, m, meta).await? {
-            Ok(uid) => copied_one(shared, fr, m, source_validity, meta, meta.size, uid)?,
+            Ok(uid) => {
+                if let Some((_, dest_uid)) = uid {
+                    sent.note_size(meta.uid, dest_uid, meta.size);
+                }
+                copied_one(shared, fr, m, source_validity, meta, meta.size, uid)?
+            }
             Err(e) if e.kind == FailureKind::OverQuota => return Err(over_quota(fr, m, left(fr), e)),
             Err(e) => failed_one(shared, fr, m, meta.uid, e),
         }
@@ -1132,15 +1161,20 @@ async fn copy_messages<S: Store, D: Store>(
         let mut quota = None;
         for ((meta, body), outcome) in present.iter().zip(outcomes) {
             match outcome {
-                Ok(uid) => copied_one(
-                    shared,
-                    fr,
-                    m,
-                    source_validity,
-                    meta,
-                    body.bytes().len() as u64,
-                    uid,
-                )?,
+                Ok(uid) => {
+                    if let Some((_, dest_uid)) = uid {
+                        sent.note(meta.uid, dest_uid, body.bytes(), shared.verify);
+                    }
+                    copied_one(
+                        shared,
+                        fr,
+                        m,
+                        source_validity,
+                        meta,
+                        body.bytes().len() as u64,
+                        uid,
+                    )?
+                }
                 Err(e) if e.scope == FailureScope::Account => return Err(side(e, false)),
                 Err(e) if e.kind == FailureKind::OverQuota => {
                     quota.get_or_insert(e);

@@ -9,6 +9,7 @@ pub mod index;
 pub mod journal;
 pub mod mapping;
 pub mod matching;
+mod readback;
 pub mod report;
 #[cfg(test)]
 mod tests;

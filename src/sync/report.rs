@@ -77,6 +77,21 @@ pub struct MessageFailure {
     pub message: String,
 }
 
+/// One message the destination server stored otherwise than it was sent: it is there, but
+/// not byte for byte (Cyrus rewrites 8-bit header bytes to `X`; some servers change line
+/// ends).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlteredMessage {
+    /// Source folder (UTF-8).
+    pub folder: String,
+    /// Source UID.
+    pub uid: Uid,
+    /// The copy's UID.
+    pub dest_uid: Uid,
+    /// What differs, as read back.
+    pub what: String,
+}
+
 /// One folder's outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FolderReport {
@@ -115,6 +130,11 @@ pub struct FolderReport {
     pub verified: bool,
     /// Messages that failed.
     pub failed: Vec<MessageFailure>,
+    /// Messages the destination stored altered (read back after the copy).
+    pub altered: Vec<AlteredMessage>,
+    /// Copies read back and found as sent (sizes of all; bytes of the suspect ones, or of
+    /// all with `--verify`).
+    pub read_back: u64,
     /// Why the folder as a whole failed, if it did.
     pub error: Option<FolderFailure>,
 }
@@ -178,6 +198,10 @@ impl SyncReport {
     /// Every failed message.
     pub fn failures(&self) -> impl Iterator<Item = &MessageFailure> {
         self.folders.iter().flat_map(|f| f.failed.iter())
+    }
+    /// Copies the destination stored altered.
+    pub fn altered(&self) -> impl Iterator<Item = &AlteredMessage> {
+        self.folders.iter().flat_map(|f| f.altered.iter())
     }
     /// Folders that failed as a whole.
     pub fn folder_errors(&self) -> impl Iterator<Item = &FolderReport> {

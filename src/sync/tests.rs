@@ -729,10 +729,14 @@ fn a_top_up_reads_only_the_new_messages() {
     let r = p.run(None, &Switches::default()).expect("top-up");
     assert_eq!(r.copied(), 3);
     p.assert_exact("after a top-up");
-    // Nothing arrived at the destination since: not even opened (a big folder's open costs
-    // the server a scan); the source opened once.
+    // Nothing arrived at the destination since: not read before the copy, opened once after
+    // it to read the copies back (a big folder's open costs the server a scan); the source
+    // opened once.
     let dest_inbox = format!("{SUB}/INBOX");
-    assert_eq!(p.dst.lock().expect("lock").opened, Vec::<String>::new());
+    assert_eq!(
+        p.dst.lock().expect("lock").opened,
+        std::slice::from_ref(&dest_inbox)
+    );
     assert!(p.dst.lock().expect("lock").statused.contains(&dest_inbox));
     assert_eq!(p.src.lock().expect("lock").opened, ["INBOX"]);
     assert_eq!(
@@ -843,4 +847,77 @@ fn a_resync_after_a_plain_top_up_still_sees_an_older_flag_change() {
     let updated: u64 = r.folders.iter().map(|f| f.flags_updated).sum();
     assert_eq!(updated, 1, "the flag change was missed");
     p.assert_exact("after the resync");
+}
+
+/// Issue 13: what a server stored is read back. A server that rewrites 8-bit header bytes
+/// (Cyrus's munge8bit: same size) is caught on the messages with such headers, each reported;
+/// one that changes line ends is caught by size on every message; with `--verify` every
+/// copy's bytes are compared.
+#[test]
+fn copies_a_server_altered_are_reported_per_message() {
+    let with_8bit = |p: &Pair| {
+        let mut src = p.src.lock().expect("lock");
+        for i in 0..3 {
+            let body =
+                format!("Message-ID: <8bit-{i}@x>\r\nSubject: R\u{e9}union n\u{b0}{i}\r\n\r\nbody\r\n");
+            src.add("INBOX", &[], "07-Jul-2024 08:00:00 +0200", body.as_bytes());
+        }
+    };
+    let altered = |r: &SyncReport| r.altered().map(|a| (a.uid, a.what.clone())).collect::<Vec<_>>();
+
+    // munge8bit: exactly the three messages with 8-bit headers.
+    let p = Pair::new();
+    with_8bit(&p);
+    let munging = Switches {
+        munge8bit: true,
+        ..Default::default()
+    };
+    let r = p.run(None, &munging).expect("run");
+    let found = altered(&r);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(
+        found.iter().all(|(_, what)| what.contains("munge8bit")),
+        "{found:?}"
+    );
+    assert_eq!(r.folders.iter().map(|f| f.read_back).sum::<u64>(), r.copied());
+    // The next run does not copy them again (they are there, altered) and reports nothing.
+    let again = p.run(None, &munging).expect("re-run");
+    assert_eq!(again.copied(), 0);
+    assert_eq!(altered(&again).len(), 0);
+
+    // A server that changes line ends: every message, by size.
+    let p = Pair::new();
+    let stripping = Switches {
+        strip_cr: true,
+        ..Default::default()
+    };
+    let r = p.run(None, &stripping).expect("run");
+    assert_eq!(altered(&r).len() as u64, r.copied());
+    assert!(altered(&r).iter().all(|(_, what)| what.contains("bytes, ")));
+
+    // A faithful server: nothing reported, with or without --verify.
+    for verify in [false, true] {
+        let p = Pair::new();
+        with_8bit(&p);
+        let mut opts = options();
+        opts.verify = verify;
+        let none = Switches::default();
+        let r = p.run_opts(&opts, None, &none, &none).expect("run");
+        assert_eq!(altered(&r).len(), 0, "verify {verify}");
+        p.assert_exact("faithful server");
+    }
+    // With --verify, whole messages are compared: the same three, found by their bytes.
+    let p = Pair::new();
+    with_8bit(&p);
+    let mut opts = options();
+    opts.verify = true;
+    let r = p
+        .run_opts(&opts, None, &Switches::default(), &munging)
+        .expect("run");
+    let found = altered(&r);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(
+        found.iter().all(|(_, what)| what.contains("bytes differ")),
+        "{found:?}"
+    );
 }

@@ -52,6 +52,8 @@ pub struct Settings {
     pub workers: usize,
     /// Copy again what an earlier run delivered and the successor removed since.
     pub recopy_removed: bool,
+    /// Read every copy's bytes back after each folder.
+    pub verify: bool,
     /// Go on when the successor's quota cannot hold the leaver's mail.
     pub allow_partial: bool,
     /// Where the copy journal and the run journal live.
@@ -278,6 +280,7 @@ async fn main_steps(
         dry_run: s.dry_run,
         now: chrono::Utc::now().timestamp(),
         keep_removals: !s.recopy_removed,
+        verify: s.verify,
         ..Default::default()
     };
     // A copy that stops keeps the report of what it did until then.

@@ -1,9 +1,8 @@
 //! A throwaway Dovecot on 127.0.0.1, configured like BlueMind's IMAP endpoint.
 //!
 //! Everything lives in one temp dir; ports are free ephemeral ones, never 143/993. The daemon
-//! runs in the foreground under a small `sh` guardian that reads our pipe: when this handle is
-//! dropped — or the test process dies, even by SIGKILL — the pipe closes and the guardian stops
-//! Dovecot. `timeout(1)` bounds its life in any case, so no instance outlives its test run.
+//! runs under a guardian ([`crate::guard`]) that stops it with this handle or the test process,
+//! and in any case after `max_lifetime`.
 //!
 //! BlueMind-like setup (see shared/dovecot.md and bluemind-api.md §6): separator `/`, personal
 //! namespace with an empty prefix, `Autres utilisateurs/` for other users, `Dossiers partagés/`
@@ -14,16 +13,16 @@
 //! once and stops working once removed. Not passwd-file: Dovecot re-reads one at most once a
 //! second (`passwd_file_sync` gates on `ioloop_time`), so a change could go unseen.
 
+use crate::guard::{Guarded, greets, log_tail, wait_ready};
 use crate::tls::TestPki;
 use anyhow::{Context, Result, anyhow, bail};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::ffi::OsStr;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A user of the test server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +61,17 @@ pub struct DovecotOptions {
     /// Where the instance's directory goes (default: the system temp dir). The benchmark puts
     /// it in memory, where the disk's own noise does not reach the timings.
     pub base_dir: Option<PathBuf>,
+    /// The capabilities advertised, when not Dovecot's own (`imap_capability`): a BlueMind 5
+    /// endpoint offers neither MULTIAPPEND nor CONDSTORE ([`BLUEMIND_5_CAPABILITIES`]).
+    pub capabilities: Option<String>,
+    /// The hierarchy separator of every namespace (`/` as on BlueMind; `.` as on many others).
+    pub separator: char,
 }
+
+/// What BlueMind 5's own IMAP endpoint advertises after login (shared/bluemind-api.md §6,
+/// `exec/Capabilities.java`): LITERAL+, UIDPLUS, NAMESPACE, no MULTIAPPEND, no CONDSTORE.
+pub const BLUEMIND_5_CAPABILITIES: &str =
+    "IMAP4rev1 LITERAL+ AUTH=PLAIN ID ACL RIGHTS=kxten QUOTA NAMESPACE UIDPLUS SPECIAL-USE IDLE";
 
 impl Default for DovecotOptions {
     fn default() -> Self {
@@ -74,6 +83,8 @@ impl Default for DovecotOptions {
             max_mail_size: None,
             quota_kib: None,
             base_dir: None,
+            capabilities: None,
+            separator: '/',
         }
     }
 }
@@ -90,8 +101,7 @@ pub struct Dovecot {
     /// The test CA and server certificate.
     pub pki: TestPki,
     users: Mutex<Vec<TestUser>>,
-    guardian: Option<Child>,
-    guardian_stdin: Option<ChildStdin>,
+    daemon: Guarded,
     mail_uid: u32,
     mail_gid: u32,
 }
@@ -106,7 +116,7 @@ impl std::fmt::Debug for Dovecot {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -194,7 +204,10 @@ impl Dovecot {
                 login_user: &login_user,
                 fsync: opts.fsync,
                 max_mail_size: opts.max_mail_size,
-                quota_kib: opts.quota_kib,
+                // It advertises QUOTA: GETQUOTAROOT answers (no limit unless one is set).
+                quota_kib: opts.quota_kib.or(opts.capabilities.as_ref().map(|_| 0)),
+                capabilities: opts.capabilities.as_deref(),
+                separator: opts.separator,
             }),
         )?;
         let mut users = vec![
@@ -218,8 +231,7 @@ impl Dovecot {
             imaps_port,
             pki,
             users: Mutex::new(users),
-            guardian: None,
-            guardian_stdin: None,
+            daemon: Guarded::default(),
             mail_uid,
             mail_gid,
         };
@@ -241,73 +253,31 @@ impl Dovecot {
             bail!("invalid Dovecot config: {}", String::from_utf8_lossy(&out.stderr));
         }
 
-        // The guardian: Dovecot in the foreground under timeout(1); stops it when our pipe
-        // closes (handle dropped or test process gone).
-        let script = r#"timeout -k 5 "$3" "$4" -F -c "$1" </dev/null >>"$2" 2>&1 &
-pid=$!
-read -r _line
-kill -TERM "$pid" 2>/dev/null
-wait "$pid""#;
         let log = root.join("dovecot.log");
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg("guardian")
-            .arg(&config)
-            .arg(&log)
-            .arg(format!("{}s", opts.max_lifetime.as_secs().max(1)))
-            .arg(&binary)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("spawn Dovecot guardian")?;
-        me.guardian_stdin = child.stdin.take();
-        me.guardian = Some(child);
-
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if me.greets(imap_port) && me.greets(imaps_port) {
-                break;
-            }
-            if let Some(g) = me.guardian.as_mut()
-                && g.try_wait()?.is_some()
-            {
-                bail!("Dovecot exited at start: {}", me.log_tail());
-            }
-            if Instant::now() > deadline {
-                bail!("Dovecot did not answer within 15 s: {}", me.log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(me)
-    }
-
-    fn greets(&self, port: u16) -> bool {
-        let Ok(mut s) =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-        else {
-            return false;
+        me.daemon = Guarded::spawn(
+            &binary,
+            [OsStr::new("-F"), OsStr::new("-c"), config.as_os_str()],
+            &log,
+            opts.max_lifetime,
+        )?;
+        // The TLS port needs a handshake to greet: accepting the connection is enough.
+        let tls_accepts = || {
+            TcpStream::connect_timeout(&([127, 0, 0, 1], imaps_port).into(), Duration::from_millis(200))
+                .is_ok()
         };
-        if port == self.imaps_port {
-            return true; // TLS greeting needs a handshake; accepting the connection is enough.
-        }
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut line = String::new();
-        let ok = BufReader::new(&mut s).read_line(&mut line).is_ok() && line.starts_with("* OK");
-        let _ = s.write_all(b"a LOGOUT\r\n");
-        ok
+        wait_ready(
+            &mut me.daemon,
+            Duration::from_secs(15),
+            || greets(imap_port) && tls_accepts(),
+            || log_tail(&log),
+        )
+        .context("Dovecot")?;
+        Ok(me)
     }
 
     /// The last lines of Dovecot's log, for error messages.
     pub fn log_tail(&self) -> String {
-        let mut s = String::new();
-        if let Ok(mut f) = std::fs::File::open(self.root.join("dovecot.log")) {
-            let _ = f.read_to_string(&mut s);
-        }
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        log_tail(&self.root.join("dovecot.log"))
     }
 
     /// The instance's temp dir.
@@ -428,33 +398,17 @@ wait "$pid""#;
 
     /// Stops Dovecot now and waits for it (also done on drop).
     pub fn stop(&mut self) {
-        drop(self.guardian_stdin.take());
-        if let Some(mut child) = self.guardian.take() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-                        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }
+        self.daemon.stop();
     }
 
     /// Whether the daemon is still running (for the harness's own tests).
     pub fn is_running(&mut self) -> bool {
-        self.guardian
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        !self.daemon.exited()
     }
 }
 
 impl Drop for Dovecot {
+    /// The daemon stops before its directory goes.
     fn drop(&mut self) {
         self.stop();
     }
@@ -508,6 +462,8 @@ struct ConfigVars<'a> {
     fsync: bool,
     max_mail_size: Option<u64>,
     quota_kib: Option<u64>,
+    capabilities: Option<&'a str>,
+    separator: char,
 }
 
 fn render_config(v: &ConfigVars<'_>) -> String {
@@ -536,6 +492,10 @@ fn render_config(v: &ConfigVars<'_>) -> String {
             .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
             .collect()
     };
+    let capability = v
+        .capabilities
+        .map(|c| format!("imap_capability = {c}\n"))
+        .unwrap_or_default();
     format!(
         r#"# Generated by offboard's testkit: a throwaway Dovecot shaped like BlueMind's IMAP.
 instance_name = offboard-test-{imap_port}
@@ -564,7 +524,7 @@ mail_location = maildir:~/Maildir:LAYOUT=fs
 mail_plugins = {plugins}
 mail_fsync = {fsync}
 verbose_proctitle = yes
-
+{capability}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/master.passwd
@@ -588,7 +548,7 @@ userdb {{
 
 namespace inbox {{
   type = private
-  separator = /
+  separator = {sep}
   prefix =
   inbox = yes
   mailbox Sent {{
@@ -613,16 +573,16 @@ namespace inbox {{
 }}
 namespace users {{
   type = shared
-  separator = /
-  prefix = Autres utilisateurs/%%n/
+  separator = {sep}
+  prefix = Autres utilisateurs{sep}%%n{sep}
   location = maildir:%%h/Maildir:LAYOUT=fs:INDEXPVT=~/pvt/shared/%%u
   subscriptions = no
   list = children
 }}
 namespace public {{
   type = public
-  separator = /
-  prefix = Dossiers partagés/
+  separator = {sep}
+  prefix = Dossiers partagés{sep}
   location = maildir:{root}/public:LAYOUT=fs:INDEXPVT=~/pvt/public
   subscriptions = no
   list = children
@@ -638,6 +598,10 @@ plugin {{
 protocol imap {{
   mail_plugins = $mail_plugins {imap_plugins}
   mail_max_userip_connections = 500
+}}
+# A 500,000-message folder's index outgrows the default 256 MB per imap process.
+service imap {{
+  vsz_limit = 2G
 }}
 
 service imap-login {{
@@ -663,6 +627,7 @@ service imap-login {{
         internal = v.internal_user,
         login = v.login_user,
         fsync = if v.fsync { "optimized" } else { "never" },
+        sep = v.separator,
     )
 }
 

@@ -6,13 +6,16 @@
 //! being used on both sides of an assertion. It is a dev-only crate (`publish = false`), used
 //! by the integration tests, the benchmark and the sandbox.
 
+pub mod cyrus;
 pub mod delay;
 pub mod dovecot;
 pub mod fault;
 pub mod fill;
+pub mod guard;
 pub mod mutf7;
 pub mod readback;
 pub mod sandbox;
+pub mod server;
 pub mod tls;
 pub mod wire;
 

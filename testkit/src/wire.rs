@@ -38,7 +38,14 @@ pub struct Conn {
 impl Conn {
     /// Connects to the plain port and logs in with LOGIN.
     pub fn login(port: u16, user: &str, password: &str) -> Result<Self> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).context("connect to Dovecot")?;
+        let mut conn = Self::connect(port)?;
+        conn.command(&format!("LOGIN {} {}", quote(user), quote(password)))?;
+        Ok(conn)
+    }
+
+    /// Connects to the plain port; not logged in yet.
+    fn connect(port: u16) -> Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).context("connect to the test server")?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
         let writer = stream.try_clone()?;
         let mut conn = Conn {
@@ -50,13 +57,20 @@ impl Conn {
         if !greeting.starts_with(b"* OK") {
             bail!("unexpected greeting {:?}", String::from_utf8_lossy(&greeting));
         }
-        conn.command(&format!("LOGIN {} {}", quote(user), quote(password)))?;
         Ok(conn)
     }
 
-    /// Logs in as `user` through the harness master user, whatever the user's password.
+    /// Logs in as `user` through the harness master user, whatever the user's password:
+    /// SASL PLAIN with `user` as the authorization identity, which Dovecot (master users) and
+    /// Cyrus (admins that may proxy) both accept.
     pub fn login_as(port: u16, user: &str) -> Result<Self> {
-        Self::login(port, &format!("{user}*{}", crate::MASTER.0), crate::MASTER.1)
+        use base64::Engine;
+        let mut conn = Self::connect(port)?;
+        let token = format!("{user}\0{}\0{}", crate::MASTER.0, crate::MASTER.1);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(token);
+        conn.command(&format!("AUTHENTICATE PLAIN {b64}"))
+            .with_context(|| format!("log in as {user} through the master user"))?;
+        Ok(conn)
     }
 
     fn tag(&mut self) -> String {

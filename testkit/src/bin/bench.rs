@@ -330,8 +330,13 @@ fn main() -> Result<()> {
         let user = fresh_destination(&d, "offboard", run)?;
         let state = work.path().join(format!("state-{run}"));
         let (wall, rss, cpu, _) = timed(&mut ob_cmd(&user, &state))?;
-        eprintln!("offboard first copy, run {}: {wall:.2} s", run + 1);
-        check = verify(&d, &source, &user, "OB", true, false)?;
+        eprintln!(
+            "offboard first copy, run {}: {wall:.2} s, peak RSS {:.1} MB",
+            run + 1,
+            rss as f64 / 1024.0
+        );
+        check =
+            verify(&d, &source, &user, "OB", true, false).unwrap_or_else(|e| format!("CHECK FAILED: {e:#}"));
         firsts.push((wall, rss, cpu));
         last = Some((user, state));
     }
@@ -364,7 +369,8 @@ fn main() -> Result<()> {
         let user = fresh_destination(&d, "raw", 0)?;
         let (read, write) = raw_multiappend(tool_port, &source, &user)?;
         eprintln!("raw MULTIAPPEND×1000: {read:.2} s read + {write:.2} s write");
-        let check = verify(&d, &source, &user, "RAW", true, false)?;
+        let check =
+            verify(&d, &source, &user, "RAW", true, false).unwrap_or_else(|e| format!("CHECK FAILED: {e:#}"));
         results.push(Measure::new(
             format!("raw MULTIAPPEND×1000, 1 connection ({read:.1} s read + {write:.1} s write)"),
             (read + write, 0, 0.0),
