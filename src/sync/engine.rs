@@ -24,7 +24,7 @@
 //! when the attempts are spent does the run stop. Over quota stops the run at once (every
 //! further message would be refused too). A run that stops keeps its report.
 
-use super::index::{Compact, FolderIndex, Msg};
+use super::index::{Compact, FolderIndex, Msg, Pending, Slim};
 use super::journal::{CopyRecord, FolderRecord, Journal};
 use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_folders, with_parents};
 use super::matching::{Delivered, Destination, Inputs, match_folder};
@@ -810,18 +810,15 @@ async fn copy_folder<S: Store, D: Store>(
         }
     }
     drop(dest_index);
-    // Both in UID order (the matcher keeps the source's): a walk, not a set of UIDs.
-    let mut wanted = plan.todo.iter().peekable();
-    let todo: Vec<&Compact> = source
-        .records()
-        .iter()
-        .filter(|r| wanted.next_if_eq(&&r.uid).is_some())
-        .collect();
-
+    // The index gives way to the list of what to copy, without identity keys.
+    let pending = source.into_pending(&plan.todo);
     if opts.dry_run {
-        fr.copied += todo.len() as u64;
-        fr.bytes_copied += todo.iter().map(|m| m.size()).sum::<u64>();
+        fr.copied += pending.records().len() as u64;
+        fr.bytes_copied += pending.records().iter().map(|m| m.size()).sum::<u64>();
         return Ok(());
+    }
+    if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
+        j.reserve(&m.source, status.uid_validity, pending.records().len());
     }
     let mut sent = Sent::default();
     copy_messages(
@@ -829,13 +826,12 @@ async fn copy_folder<S: Store, D: Store>(
         dst,
         m,
         status.uid_validity,
-        (&todo, &source),
+        &pending,
         shared,
         (fr, &mut sent),
     )
     .await?;
-    drop(todo);
-    drop(source);
+    drop(pending);
     if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
         j.sync().map_err(|e| Stop::Run(e.into()))?;
     }
@@ -1014,20 +1010,28 @@ const BATCH_BYTES: u64 = 4 << 20;
 
 /// Splits the messages to copy into batches bounded by count and bytes; a message bigger
 /// than the budget travels alone.
-fn batches<'a>(todo: &[&'a Compact]) -> Vec<Vec<&'a Compact>> {
-    let mut out: Vec<Vec<&Compact>> = Vec::new();
-    let mut bytes = 0;
-    for m in todo {
-        let full = out
-            .last()
-            .is_none_or(|b| b.len() >= BATCH_MESSAGES || bytes + m.size() > BATCH_BYTES);
-        if full {
-            out.push(Vec::new());
-            bytes = 0;
+/// Ranges of `todo`, each a batch of the messages in it within the budget (those over it are
+/// in no batch's count: they are streamed alone).
+fn batches(todo: &[Slim]) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    let (mut count, mut bytes) = (0, 0);
+    for (i, m) in todo.iter().enumerate() {
+        // Those over the budget travel alone, streamed: not in any batch's count.
+        if m.size() > BATCH_BYTES {
+            if let Some(b) = out.last_mut() {
+                b.end = i + 1;
+            }
+            continue;
         }
+        let full = out.is_empty() || count >= BATCH_MESSAGES || bytes + m.size() > BATCH_BYTES;
+        if full {
+            out.push(i..i + 1);
+            (count, bytes) = (0, 0);
+        }
+        count += 1;
         bytes += m.size();
         if let Some(b) = out.last_mut() {
-            b.push(m);
+            b.end = i + 1;
         }
     }
     out
@@ -1070,20 +1074,20 @@ async fn copy_messages<S: Store, D: Store>(
     dst: &mut D,
     m: &FolderMapping,
     source_validity: u32,
-    (todo, index): (&[&Compact], &FolderIndex),
+    pending: &Pending,
     shared: &Shared<'_>,
     (fr, sent): (&mut FolderReport, &mut Sent),
 ) -> Result<(), Stop> {
+    let todo = pending.records();
     let (copied_at_start, failed_at_start) = (fr.copied, fr.failed.len());
     let left = |fr: &FolderReport| {
         let done = (fr.copied - copied_at_start) as usize + (fr.failed.len() - failed_at_start);
         todo.len().saturating_sub(done)
     };
     // Messages over the batch budget are streamed one by one, never held whole.
-    let (big, small): (Vec<&Compact>, Vec<&Compact>) = todo.iter().partition(|m| m.size() > BATCH_BYTES);
-    for record in big {
+    for record in todo.iter().filter(|m| m.size() > BATCH_BYTES) {
         halted(shared)?;
-        let meta = &index.msg(record);
+        let meta = &pending.msg(record);
         match stream_one(src, dst, m, meta).await? {
             Ok(uid) => {
                 if let Some((_, dest_uid)) = uid {
@@ -1095,16 +1099,23 @@ async fn copy_messages<S: Store, D: Store>(
             Err(e) => failed_one(shared, fr, m, meta.uid, e),
         }
     }
-    let batches = batches(&small);
+    let batches = batches(todo);
     let Some(first) = batches.first() else {
         return Ok(());
     };
-    let uids = |b: &[&Compact]| b.iter().map(|m| m.uid).collect::<Vec<_>>();
+    let small = |b: &std::ops::Range<usize>| {
+        todo[b.clone()]
+            .iter()
+            .filter(|m| m.size() <= BATCH_BYTES)
+            .copied()
+            .collect::<Vec<Slim>>()
+    };
+    let uids = |b: &std::ops::Range<usize>| small(b).iter().map(|m| m.uid).collect::<Vec<_>>();
     let mut fetched: Fetched = src.fetch_bodies(&uids(first)).await;
-    for (k, records) in batches.iter().enumerate() {
+    for (k, range) in batches.iter().enumerate() {
         halted(shared)?;
         // Flags and dates are rebuilt for this batch only.
-        let batch: Vec<Msg> = records.iter().map(|r| index.msg(r)).collect();
+        let batch: Vec<Msg> = small(range).iter().map(|r| pending.msg(r)).collect();
         let (bodies, fetch_failed) = match fetched {
             Ok(b) => (b, false),
             Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),
@@ -1336,5 +1347,36 @@ async fn stream_one<S: Store, D: Store>(
         Ok(uid) => Ok(Ok(uid)),
         Err(e) if e.scope == FailureScope::Account => Err(side(e, false)),
         Err(e) => Ok(Err(e)),
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::{BATCH_BYTES, BATCH_MESSAGES, Slim, batches};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every message within the budget is in exactly one batch, in order; a batch holds
+        /// at most BATCH_MESSAGES of them and BATCH_BYTES (one alone may fill it).
+        #[test]
+        fn batches_cover_every_small_message_once_within_the_budget(
+            sizes in proptest::collection::vec(prop_oneof![1u32..200_000, 3_000_000u32..6_000_000], 0..3000)
+        ) {
+            let todo: Vec<Slim> = sizes.iter().enumerate().map(|(i, s)| Slim::of_size(i as u32 + 1, *s)).collect();
+            let small = |m: &&Slim| m.size() <= BATCH_BYTES;
+            let mut seen = Vec::new();
+            let mut last_end = 0;
+            for b in batches(&todo) {
+                prop_assert!(b.start >= last_end && b.start < b.end);
+                last_end = b.end;
+                let inside: Vec<&Slim> = todo[b].iter().filter(small).collect();
+                prop_assert!(!inside.is_empty() && inside.len() <= BATCH_MESSAGES);
+                let bytes: u64 = inside.iter().map(|m| m.size()).sum();
+                prop_assert!(inside.len() == 1 || bytes <= BATCH_BYTES);
+                seen.extend(inside.iter().map(|m| m.uid));
+            }
+            let want: Vec<u32> = todo.iter().filter(small).map(|m| m.uid).collect();
+            prop_assert_eq!(seen, want);
+        }
     }
 }

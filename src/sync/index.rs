@@ -184,15 +184,7 @@ impl FolderIndex {
     }
 
     fn date_text(&self, r: &Compact) -> Option<String> {
-        match r.offset {
-            NO_DATE => None,
-            RAW_DATE => self.raw_dates.get(usize::try_from(r.secs).ok()?).cloned(),
-            minutes => {
-                let tz = chrono::FixedOffset::east_opt(i32::from(minutes) * 60)?;
-                let d = chrono::DateTime::from_timestamp(r.secs, 0)?.with_timezone(&tz);
-                Some(d.format(DATE_FORMAT).to_string())
-            }
-        }
+        date_text(&self.raw_dates, r.offset, r.secs)
     }
 
     /// The message as a batch needs it: flags and the server's exact INTERNALDATE text.
@@ -202,6 +194,97 @@ impl FolderIndex {
             size: r.size(),
             flags: self.flags(r).to_vec(),
             internal_date: self.date_text(r),
+        }
+    }
+
+    /// The messages to copy (`todo`, in UID order), once matched: the identity keys are no
+    /// longer needed, and the index gives its memory back before the copy starts.
+    pub fn into_pending(self, todo: &[Uid]) -> Pending {
+        let mut wanted = todo.iter().peekable();
+        let mut records = Vec::with_capacity(todo.len());
+        records.extend(
+            self.records
+                .iter()
+                .filter(|r| wanted.next_if_eq(&&r.uid).is_some())
+                .map(|r| Slim {
+                    uid: r.uid,
+                    size: r.size,
+                    flags: r.flags,
+                    offset: r.offset,
+                    secs: r.secs,
+                }),
+        );
+        Pending {
+            records,
+            flagsets: self.flagsets,
+            raw_dates: self.raw_dates,
+        }
+    }
+}
+
+fn date_text(raw_dates: &[String], offset: i16, secs: i64) -> Option<String> {
+    match offset {
+        NO_DATE => None,
+        RAW_DATE => raw_dates.get(usize::try_from(secs).ok()?).cloned(),
+        minutes => {
+            let tz = chrono::FixedOffset::east_opt(i32::from(minutes) * 60)?;
+            let d = chrono::DateTime::from_timestamp(secs, 0)?.with_timezone(&tz);
+            Some(d.format(DATE_FORMAT).to_string())
+        }
+    }
+}
+
+/// One message to copy: 24 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slim {
+    /// UID in its folder.
+    pub uid: Uid,
+    size: u32,
+    flags: u32,
+    offset: i16,
+    secs: i64,
+}
+
+impl Slim {
+    /// A message of this size, for tests of the batching.
+    #[cfg(test)]
+    pub fn of_size(uid: Uid, size: u32) -> Self {
+        Slim {
+            uid,
+            size,
+            flags: 0,
+            offset: NO_DATE,
+            secs: 0,
+        }
+    }
+
+    /// RFC822.SIZE.
+    pub fn size(&self) -> u64 {
+        u64::from(self.size)
+    }
+}
+
+/// The messages of a folder still to copy, in UID order.
+#[derive(Debug, Default)]
+pub struct Pending {
+    records: Vec<Slim>,
+    flagsets: Vec<Vec<String>>,
+    raw_dates: Vec<String>,
+}
+
+impl Pending {
+    /// The messages, in UID order.
+    pub fn records(&self) -> &[Slim] {
+        &self.records
+    }
+
+    /// The message as a batch needs it.
+    pub fn msg(&self, r: &Slim) -> Msg {
+        Msg {
+            uid: r.uid,
+            size: r.size(),
+            flags: self.flagsets.get(r.flags as usize).cloned().unwrap_or_default(),
+            internal_date: date_text(&self.raw_dates, r.offset, r.secs),
         }
     }
 }
@@ -246,5 +329,12 @@ mod tests {
         assert_eq!(ix.records()[0].key, ix.records()[1].key);
         assert!(ix.records()[0].keyed);
         assert_eq!(std::mem::size_of::<Compact>(), 40);
+        assert_eq!(std::mem::size_of::<Slim>(), 24);
+        // The list to copy gives back what the index held.
+        let uids: Vec<Uid> = ix.records().iter().map(|r| r.uid).skip(1).collect();
+        let msgs: Vec<Msg> = ix.records()[1..].iter().map(|r| ix.msg(r)).collect();
+        let pending = ix.into_pending(&uids);
+        let again: Vec<Msg> = pending.records().iter().map(|r| pending.msg(r)).collect();
+        assert_eq!(again, msgs);
     }
 }

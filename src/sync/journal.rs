@@ -353,6 +353,16 @@ impl Journal {
         }
     }
 
+    /// Makes room for `n` more copies of this source folder incarnation at once: growing by
+    /// doubling would hold the old and the new vector together.
+    pub fn reserve(&mut self, folder: &str, uid_validity: u32, n: usize) {
+        self.copied
+            .entry((folder.to_string(), uid_validity))
+            .or_default()
+            .0
+            .reserve_exact(n);
+    }
+
     /// How many messages of this source folder incarnation were copied.
     pub fn copied_count(&self, folder: &str, uid_validity: u32) -> usize {
         self.copied
