@@ -193,3 +193,82 @@ fn fill_is_deterministic_and_reads_back_exactly() {
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&dup.bytes));
     assert_eq!(in_folder.iter().filter(|m| m.sha256 == sha).count(), 2);
 }
+
+/// The server kinds of `tests/servers.rs` are what they claim: BlueMind 5's capability set
+/// without MULTIAPPEND and CONDSTORE, Cyrus with BlueMind's namespaces and Cyrus's own
+/// behaviour (8-bit header bytes rewritten, bare LF refused), a `.` separator.
+#[test]
+fn each_server_kind_behaves_as_the_server_it_stands_for() {
+    use testkit::server::{Kind, Server};
+    let caps = |c: &mut Conn| -> String {
+        c.command("CAPABILITY")
+            .unwrap()
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
+    };
+    let namespace = |c: &mut Conn| -> String {
+        c.command("NAMESPACE")
+            .unwrap()
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
+    };
+
+    let bm5 = Server::start(Kind::BlueMind5).unwrap();
+    let mut c = Conn::login(bm5.port(), BERTRAND.0, BERTRAND.1).unwrap();
+    let cap = caps(&mut c);
+    for want in ["LITERAL+", "UIDPLUS", "NAMESPACE", "QUOTA", "ACL"] {
+        assert!(cap.contains(want), "BlueMind 5 profile lacks {want}: {cap}");
+    }
+    for not in ["MULTIAPPEND", "CONDSTORE"] {
+        assert!(!cap.contains(not), "BlueMind 5 profile offers {not}: {cap}");
+    }
+    c.logout();
+
+    let dot = Server::start(Kind::DotSeparator).unwrap();
+    let mut c = Conn::login(dot.port(), BERTRAND.0, BERTRAND.1).unwrap();
+    assert!(
+        namespace(&mut c).contains(r#"(("" ".")"#),
+        "{}",
+        namespace(&mut c)
+    );
+    c.logout();
+
+    let cyrus = Server::start(Kind::Cyrus).unwrap();
+    let mut c = Conn::login(cyrus.port(), BERTRAND.0, BERTRAND.1).unwrap();
+    let ns = namespace(&mut c);
+    assert!(
+        ns.contains(r#"(("" "/")) (("Autres utilisateurs/" "/")) (("Dossiers partag&AOk-s/" "/"))"#),
+        "{ns}"
+    );
+    let cap = caps(&mut c);
+    assert!(cap.contains("MULTIAPPEND") && cap.contains("LITERAL+"), "{cap}");
+    c.multiappend(
+        "INBOX",
+        &[(
+            String::new(),
+            "01-Jan-2024 10:00:00 +0000".into(),
+            "Subject: R\u{e9}union\r\n\r\nbody\r\n".as_bytes(),
+        )],
+    )
+    .unwrap();
+    let bare_lf = c.multiappend(
+        "INBOX",
+        &[(
+            String::new(),
+            "01-Jan-2024 10:00:00 +0000".into(),
+            b"Subject: a\nb: c\n\nbody\n".as_slice(),
+        )],
+    );
+    assert!(bare_lf.is_err(), "Cyrus took a message with bare LF");
+    c.logout();
+    let stored = readback::folder(cyrus.port(), BERTRAND.0, "INBOX").unwrap();
+    assert_eq!(stored.len(), 1);
+    use sha2::Digest;
+    let munged = hex::encode(sha2::Sha256::digest(b"Subject: RXXunion\r\n\r\nbody\r\n"));
+    assert_eq!(
+        stored[0].sha256, munged,
+        "Cyrus did not rewrite the 8-bit header bytes"
+    );
+}

@@ -66,6 +66,11 @@ pub struct Cli {
     #[arg(long)]
     pub verify: bool,
 
+    /// A message the server refuses (bare LF, NUL, a header line without a name) is repaired
+    /// and appended again; the report lists each repaired message and what was changed.
+    #[arg(long)]
+    pub fix_messages: bool,
+
     /// If BlueMind refuses to open a session as the leaver, reset the leaver's password to a
     /// random one (reported, never shown) instead of stopping.
     #[arg(long)]

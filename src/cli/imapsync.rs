@@ -88,6 +88,8 @@ Run:
   --workers N                     connection pairs copying folders in parallel (default 2)
   --verify                        read every copy's bytes back (always: sizes of all, bytes
                                   of those with 8-bit headers, which Cyrus rewrites)
+  --fix-messages                  a message host2 refuses (bare LF, NUL, header line without
+                                  a name) is repaired and appended again; each change reported
 Accepted and not needed: --usecache (resume is always on), --addheader (messages without
 Message-ID are copied unchanged), --nolog, --nofoldersizes, --buffersize N.
 ";
@@ -180,6 +182,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         keep_removals: false,
         reconnect: reconnect_options(&o)?,
         verify: o.on("verify"),
+        fix_messages: o.on("fix-messages"),
     };
     let mut state = if opts.dry_run {
         None
@@ -193,10 +196,12 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
                     "no state directory: set --state-dir or $XDG_STATE_HOME",
                 )
             })?;
+        let id = crate::sync::journal::pair_id(&ep1.journal_label(), &user1, &ep2.journal_label(), &user2);
+        // Named by earlier versions: host and port, then host alone.
         let (h1, h2) = (format!("{host1}:{}", ep1.port), format!("{host2}:{}", ep2.port));
-        let id = crate::sync::journal::pair_id(&h1, &user1, &h2, &user2);
-        let legacy = crate::sync::journal::pair_id(&host1, &user1, &host2, &user2);
-        Some(Journal::open_adopting(&dir, &id, &legacy)?)
+        let with_ports = crate::sync::journal::pair_id(&h1, &user1, &h2, &user2);
+        let hosts_only = crate::sync::journal::pair_id(&host1, &user1, &host2, &user2);
+        Some(Journal::open_adopting(&dir, &id, &[&with_ports, &hosts_only])?)
     };
     let json = o.on("json");
     let mut reporter = summary::Printer::new(!json).dry_run(opts.dry_run);

@@ -79,6 +79,7 @@ const OPTIONS: &[(&str, Kind)] = &[
     ("state-dir", Kind::Value),
     ("workers", Kind::Value),
     ("verify", Kind::Flag),
+    ("fix-messages", Kind::Flag),
 ];
 
 /// A command line that does not parse.

@@ -174,6 +174,7 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         workers: cli.workers.or(cfg.copy.workers).unwrap_or(2).clamp(1, 16),
         recopy_removed: cli.recopy_removed,
         verify: cli.verify,
+        fix_messages: cli.fix_messages,
         allow_partial: cli.allow_partial,
         state_dir,
         run_id,

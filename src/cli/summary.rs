@@ -122,6 +122,7 @@ pub fn print_statistics(r: &SyncReport) {
     let failures: Vec<_> = r.failures().collect();
     let folder_errors: Vec<_> = r.folder_errors().collect();
     let altered: Vec<_> = r.altered().collect();
+    let repaired: Vec<_> = r.repaired().collect();
     let secs = r.duration_secs.max(0.001);
     let ok_folders = r.folders.len() - folder_errors.len();
     println!();
@@ -180,6 +181,22 @@ pub fn print_statistics(r: &SyncReport) {
         println!("Flags re-synced                : {resynced}");
     }
     println!("Messages failed                : {}", failures.len());
+    if !repaired.is_empty() {
+        println!(
+            "Messages repaired              : {} (--fix-messages)",
+            repaired.len()
+        );
+        for p in &repaired {
+            let changes: Vec<String> = p.changes.iter().map(ToString::to_string).collect();
+            println!(
+                "  {}, UID {}: {} (host2 had refused it: {})",
+                p.folder,
+                p.uid,
+                changes.join(", "),
+                p.refused
+            );
+        }
+    }
     if !r.dry_run {
         println!(
             "Messages read back             : {} ({} stored altered by host2)",
@@ -212,6 +229,13 @@ pub fn print_statistics(r: &SyncReport) {
             failures.len() + i + 1,
             f.source,
             f.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
+        );
+    }
+    let unchecked: u64 = r.folders.iter().map(|f| f.unchecked_8bit).sum();
+    if unchecked > 0 {
+        println!(
+            "host2 rewrites 8-bit header bytes: {unchecked} more copies with such headers are \
+             likely altered too (not read back; --verify reads and lists each)"
         );
     }
     for (i, a) in altered.iter().enumerate() {

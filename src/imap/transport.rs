@@ -72,6 +72,20 @@ pub struct Endpoint {
     tls: Arc<ClientConfig>,
 }
 
+impl Endpoint {
+    /// The server as a resume journal names it: host, port and transport, so that two servers
+    /// behind one host name (ports, an SSH tunnel) never share a journal. Stable across
+    /// versions: journals are found by it.
+    pub fn journal_label(&self) -> String {
+        let tls = match self.security {
+            Security::Implicit => "tls",
+            Security::StartTls => "starttls",
+            Security::None => "plain",
+        };
+        format!("{}:{}/{tls}", self.host, self.port)
+    }
+}
+
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")

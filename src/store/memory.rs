@@ -162,6 +162,8 @@ pub struct Switches {
     pub munge8bit: bool,
     /// Store bodies with CRLF turned to LF, a server that changes sizes.
     pub strip_cr: bool,
+    /// Refuse messages with bare LF, NUL or a header line without a name, as Cyrus does.
+    pub refuse_malformed: bool,
 }
 
 /// One "connection" to a shared [`Account`].
@@ -280,6 +282,13 @@ impl MemoryStore {
                 FailureScope::Message,
                 FailureKind::Append,
                 "message too large (test switch)",
+            ));
+        }
+        if self.switches.refuse_malformed && crate::sync::repair::repair(msg.body).is_some() {
+            return Err(StoreError::new(
+                FailureScope::Message,
+                FailureKind::Append,
+                "NO Message contains bare newlines (test switch)",
             ));
         }
         let mut a = self.account();

@@ -29,7 +29,9 @@ use super::journal::{CopyRecord, FolderRecord, Journal};
 use super::mapping::{FolderMapping, FolderRules, MappingError, automap, plan_folders, with_parents};
 use super::matching::{Delivered, Destination, Inputs, match_folder};
 use super::readback::Sent;
-use super::report::{FolderFailure, FolderFailureKind, FolderReport, MessageFailure, Reporter, SyncReport};
+use super::report::{
+    FolderFailure, FolderFailureKind, FolderReport, MessageFailure, RepairedMessage, Reporter, SyncReport,
+};
 use crate::store::{
     FailureKind, FailureScope, FolderNames, FolderStatus, NewMessage, Store, StoreError, TreeOp, Uid,
 };
@@ -86,6 +88,9 @@ pub struct SyncOptions {
     /// Read back every copy's bytes after the copy (`--verify`); without it, the sizes of
     /// all and the bytes of those a server is known to rewrite (8-bit headers).
     pub verify: bool,
+    /// A message the destination refuses is repaired where it can be (bare LF, NUL,
+    /// nameless header lines) and appended again (`--fix-messages`).
+    pub fix_messages: bool,
 }
 
 /// Failures that stop the whole run.
@@ -173,6 +178,8 @@ struct Shared<'a> {
     stop: Cell<bool>,
     /// `--verify`: every copy's bytes are read back.
     verify: bool,
+    /// `--fix-messages`.
+    fix_messages: bool,
 }
 
 /// What worker 0 learns and decides before any message moves.
@@ -243,6 +250,7 @@ pub async fn run<S: Store, D: Store>(
         fatal: RefCell::new(None),
         stop: Cell::new(false),
         verify: opts.verify,
+        fix_messages: opts.fix_messages,
     };
     let tasks = workers
         .iter_mut()
@@ -1190,6 +1198,17 @@ async fn copy_messages<S: Store, D: Store>(
                 Err(e) if e.kind == FailureKind::OverQuota => {
                     quota.get_or_insert(e);
                 }
+                Err(e) if e.kind == FailureKind::Append => {
+                    refused(
+                        dst,
+                        (m, source_validity),
+                        (meta, body.bytes()),
+                        e,
+                        shared,
+                        (fr, sent),
+                    )
+                    .await?
+                }
                 Err(e) => failed_one(shared, fr, m, meta.uid, e),
             }
         }
@@ -1208,6 +1227,62 @@ async fn copy_messages<S: Store, D: Store>(
         };
     }
     Ok(())
+}
+
+/// A message the destination refused: with `--fix-messages`, repaired where it can be and
+/// appended again (reported with every change); without, reported, saying when the option
+/// would copy it.
+async fn refused<D: Store>(
+    dst: &mut D,
+    (m, source_validity): (&FolderMapping, u32),
+    (meta, body): (&Msg, &[u8]),
+    e: StoreError,
+    shared: &Shared<'_>,
+    (fr, sent): (&mut FolderReport, &mut Sent),
+) -> Result<(), Stop> {
+    let Some((fixed, changes)) = super::repair::repair(body) else {
+        failed_one(shared, fr, m, meta.uid, e);
+        return Ok(());
+    };
+    let list = changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !shared.fix_messages {
+        let mut e = e;
+        e.message = format!("{} (--fix-messages would copy it repaired: {list})", e.message);
+        failed_one(shared, fr, m, meta.uid, e);
+        return Ok(());
+    }
+    let again = NewMessage {
+        flags: &meta.flags,
+        internal_date: meta.internal_date.as_deref(),
+        body: &fixed,
+    };
+    match dst.append(&m.dest, again).await {
+        Ok(uid) => {
+            if let Some((_, dest_uid)) = uid {
+                sent.note(meta.uid, dest_uid, &fixed, shared.verify);
+            }
+            fr.repaired.push(RepairedMessage {
+                folder: m.source_utf8.clone(),
+                uid: meta.uid,
+                changes,
+                refused: e.message,
+            });
+            copied_one(shared, fr, m, source_validity, meta, fixed.len() as u64, uid)
+        }
+        Err(again) if again.scope == FailureScope::Account => Err(side(again, false)),
+        Err(mut again) => {
+            again.message = format!(
+                "{}; repaired ({list}) and refused again: {}",
+                e.message, again.message
+            );
+            failed_one(shared, fr, m, meta.uid, again);
+            Ok(())
+        }
+    }
 }
 
 /// Reports and counts one message that could not be copied; the run goes on.

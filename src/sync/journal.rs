@@ -222,13 +222,16 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens the journal for `pair_id`, adopting the one an older version kept under
-    /// `legacy_id` (named from the hosts without their ports) when there is none yet, so an
-    /// upgrade keeps what earlier runs delivered.
-    pub fn open_adopting(dir: &Path, pair_id: &str, legacy_id: &str) -> Result<Self, JournalError> {
+    /// Opens the journal for `pair_id`, adopting the first of `legacy_ids` an older version
+    /// kept (named from the hosts without their ports, then without the transport) when there
+    /// is none yet, so an upgrade keeps what earlier runs delivered.
+    pub fn open_adopting(dir: &Path, pair_id: &str, legacy_ids: &[&str]) -> Result<Self, JournalError> {
         let new = dir.join(format!("{pair_id}.jsonl"));
-        let old = dir.join(format!("{legacy_id}.jsonl"));
-        if legacy_id != pair_id && !new.exists() && old.exists() {
+        for legacy_id in legacy_ids.iter().filter(|l| **l != pair_id) {
+            let old = dir.join(format!("{legacy_id}.jsonl"));
+            if new.exists() || !old.exists() {
+                continue;
+            }
             // Taken under the old name's lock, so a run of the older version cannot be
             // writing it.
             let legacy = Self::open(dir, legacy_id)?;
@@ -679,12 +682,12 @@ mod tests {
             let mut old = Journal::open(dir.path(), "old").unwrap();
             old.record(rec(1)).unwrap();
         }
-        let s = Journal::open_adopting(dir.path(), "new", "old").unwrap();
+        let s = Journal::open_adopting(dir.path(), "new", &["older", "old"]).unwrap();
         assert_eq!(s.copied_count("INBOX", 7), 1);
         drop(s);
         assert!(!dir.path().join("old.jsonl").exists());
         // Another pair on the same host (another port) starts its own journal.
-        let other = Journal::open_adopting(dir.path(), "other", "old").unwrap();
+        let other = Journal::open_adopting(dir.path(), "other", &["old"]).unwrap();
         assert_eq!(other.copied_count("INBOX", 7), 0);
     }
 

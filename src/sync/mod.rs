@@ -10,6 +10,7 @@ pub mod journal;
 pub mod mapping;
 pub mod matching;
 mod readback;
+pub mod repair;
 pub mod report;
 #[cfg(test)]
 mod tests;

@@ -1,19 +1,28 @@
 //! Byte-exact is checked, not assumed: what one folder's copy sent, read back from the
 //! destination once the folder is done. Sizes of every copy (a server that changes line ends
-//! or drops a part shows there); the bytes of the copies a server is known to rewrite with
-//! the size unchanged — Cyrus turns 8-bit header bytes into `X` (`munge8bit`) — and, with
-//! `--verify`, of every copy. Read back per folder in a few commands rather than after each
-//! batch: on servers that rescan a folder at each open, a read-back per batch would cost as
-//! much as the copy.
+//! or drops a part shows there); the bytes of a sample of the copies a server is known to
+//! rewrite with the size unchanged — Cyrus turns 8-bit header bytes into `X` (`munge8bit`) —
+//! and, with `--verify`, of every copy. Read back per folder in a few commands rather than
+//! after each batch: on servers that rescan a folder at each open, a read-back per batch would
+//! cost as much as the copy.
 //!
-//! Kept small: 12 bytes a copy (UIDs and size), plus a digest for those whose bytes are read.
+//! Kept small: 12 bytes a copy (UIDs and size), plus a digest for those whose bytes are read
+//! (the sample, or every copy with `--verify`); headers and bodies read back are digested as
+//! they stream in, a few hundred at a time.
 
 use super::report::{AlteredMessage, FolderReport};
 use crate::store::{Store, StoreError, Uid};
 use md5::{Digest, Md5};
+use std::collections::HashMap;
 
 /// Bodies read back per FETCH under `--verify`.
 const BODIES_PER_FETCH: usize = 200;
+/// Sizes read back per FETCH.
+const SIZES_PER_FETCH: usize = 5_000;
+/// Headers read back per FETCH.
+const HEADERS_PER_FETCH: usize = 1_000;
+/// Copies with 8-bit headers whose bytes are read back, per folder (all with `--verify`).
+const SAMPLE: usize = 100;
 
 /// What was appended to one folder in this attempt.
 #[derive(Debug, Default)]
@@ -22,6 +31,8 @@ pub(super) struct Sent {
     sizes: Vec<(Uid, Uid, u32)>,
     /// (source UID, destination UID, digest of what was sent, whole message or header only).
     bytes: Vec<(Uid, Uid, [u8; 16], Part)>,
+    /// Copies with 8-bit headers past the sample: not read back.
+    unsampled: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +63,12 @@ impl Sent {
         } else {
             let header = header_of(body);
             if header.iter().any(|b| *b >= 0x80) {
-                self.bytes
-                    .push((source, dest, Md5::digest(header).into(), Part::Header));
+                if self.bytes.len() < SAMPLE {
+                    self.bytes
+                        .push((source, dest, Md5::digest(header).into(), Part::Header));
+                } else {
+                    self.unsampled += 1;
+                }
             }
         }
     }
@@ -79,30 +94,34 @@ impl Sent {
         if self.is_empty() {
             return Ok(());
         }
-        let mut uids: Vec<Uid> = self.sizes.iter().map(|(_, d, _)| *d).collect();
-        uids.sort_unstable();
-        let stored: std::collections::HashMap<Uid, u64> = dst.fetch_sizes(&uids).await?.into_iter().collect();
-        drop(uids);
+        // Window by window, in destination UID order: never the whole folder's answer at once.
+        let mut sizes = self.sizes;
+        sizes.sort_unstable_by_key(|(_, d, _)| *d);
         let mut altered = Vec::new();
-        for (source, dest, size) in &self.sizes {
-            match stored.get(dest) {
-                Some(s) if *s == u64::from(*size) => {}
-                Some(s) => altered.push((*source, *dest, format!("stored as {s} bytes, {size} sent"))),
-                // Gone already (the successor's client, or a server that lost it): the count
-                // check after the copy speaks of lost messages.
-                None => {}
+        for chunk in sizes.chunks(SIZES_PER_FETCH) {
+            let uids: Vec<Uid> = chunk.iter().map(|(_, d, _)| *d).collect();
+            let stored: HashMap<Uid, u64> = dst.fetch_sizes(&uids).await?.into_iter().collect();
+            for (source, dest, size) in chunk {
+                match stored.get(dest) {
+                    Some(s) if *s == u64::from(*size) => {}
+                    Some(s) => altered.push((*source, *dest, format!("stored as {s} bytes, {size} sent"))),
+                    // Gone already (the successor's client, or a server that lost it): the
+                    // count check after the copy speaks of lost messages.
+                    None => {}
+                }
             }
         }
-        drop(stored);
+        fr.read_back += sizes.len() as u64;
+        drop(sizes);
         let headers: Vec<Uid> = self
             .bytes
             .iter()
             .filter(|(_, _, _, p)| *p == Part::Header)
             .map(|(_, d, _, _)| *d)
             .collect();
-        let mut got: std::collections::HashMap<Uid, [u8; 16]> = std::collections::HashMap::new();
-        if !headers.is_empty() {
-            for (uid, h) in dst.fetch_headers(&headers).await? {
+        let mut got: HashMap<Uid, [u8; 16]> = HashMap::new();
+        for chunk in headers.chunks(HEADERS_PER_FETCH) {
+            for (uid, h) in dst.fetch_headers(chunk).await? {
                 got.insert(uid, Md5::digest(&h).into());
             }
         }
@@ -131,7 +150,10 @@ impl Sent {
                 altered.push((*source, *dest, what.to_string()));
             }
         }
-        fr.read_back += self.sizes.len() as u64;
+        let header_rewrites = altered.iter().any(|(_, _, what)| what.contains("munge8bit"));
+        if header_rewrites && self.unsampled > 0 {
+            fr.unchecked_8bit = self.unsampled;
+        }
         altered.sort();
         fr.altered
             .extend(altered.into_iter().map(|(uid, dest_uid, what)| AlteredMessage {

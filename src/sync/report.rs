@@ -92,6 +92,19 @@ pub struct AlteredMessage {
     pub what: String,
 }
 
+/// One message the destination refused, repaired and then stored (`--fix-messages`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RepairedMessage {
+    /// Source folder (UTF-8).
+    pub folder: String,
+    /// Source UID.
+    pub uid: Uid,
+    /// What was changed.
+    pub changes: Vec<super::repair::Change>,
+    /// The server's words when it refused the original.
+    pub refused: String,
+}
+
 /// One folder's outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FolderReport {
@@ -132,9 +145,14 @@ pub struct FolderReport {
     pub failed: Vec<MessageFailure>,
     /// Messages the destination stored altered (read back after the copy).
     pub altered: Vec<AlteredMessage>,
-    /// Copies read back and found as sent (sizes of all; bytes of the suspect ones, or of
+    /// Messages the destination refused, stored repaired (`--fix-messages`).
+    pub repaired: Vec<RepairedMessage>,
+    /// Copies read back (sizes of all; bytes of a sample of those with 8-bit headers, or of
     /// all with `--verify`).
     pub read_back: u64,
+    /// Where the sample showed the server rewrites 8-bit headers: how many more copies with
+    /// such headers were not read back (`--verify` reads and lists each).
+    pub unchecked_8bit: u64,
     /// Why the folder as a whole failed, if it did.
     pub error: Option<FolderFailure>,
 }
@@ -198,6 +216,10 @@ impl SyncReport {
     /// Every failed message.
     pub fn failures(&self) -> impl Iterator<Item = &MessageFailure> {
         self.folders.iter().flat_map(|f| f.failed.iter())
+    }
+    /// Messages stored repaired.
+    pub fn repaired(&self) -> impl Iterator<Item = &RepairedMessage> {
+        self.folders.iter().flat_map(|f| f.repaired.iter())
     }
     /// Copies the destination stored altered.
     pub fn altered(&self) -> impl Iterator<Item = &AlteredMessage> {

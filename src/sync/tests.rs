@@ -921,3 +921,63 @@ fn copies_a_server_altered_are_reported_per_message() {
         "{found:?}"
     );
 }
+
+/// Issue 13: messages a server refuses are not dead ends. Without `--fix-messages` each is a
+/// failure that names the option; with it, each is repaired, stored, reported with what was
+/// changed, and read back as stored; a message with no repairable defect stays a failure.
+#[test]
+fn refused_messages_are_repaired_only_when_asked_and_each_change_is_reported() {
+    let malformed: [&[u8]; 3] = [
+        b"Message-ID: <lf@x>\nSubject: bare LF\n\nbody\n",
+        b"Message-ID: <nul@x>\r\nSubject: NUL\r\n\r\nbo\0dy\r\n",
+        b"Message-ID: <nameless@x>\r\nSubject: a\r\nnot a field\r\n\r\nbody\r\n",
+    ];
+    let add = |p: &Pair| {
+        let mut src = p.src.lock().expect("lock");
+        for body in malformed {
+            src.add("INBOX", &[], "07-Jul-2024 08:00:00 +0200", body);
+        }
+    };
+    let picky = Switches {
+        refuse_malformed: true,
+        ..Default::default()
+    };
+    let none = Switches::default();
+
+    let p = Pair::new();
+    add(&p);
+    let r = p.run(None, &picky).expect("run");
+    let failures: Vec<_> = r.failures().collect();
+    assert_eq!(failures.len(), 3, "{failures:?}");
+    assert!(
+        failures
+            .iter()
+            .all(|f| f.message.contains("--fix-messages would copy it"))
+    );
+    assert_eq!(r.repaired().count(), 0);
+
+    let mut fix = options();
+    fix.fix_messages = true;
+    let r = p
+        .run_opts(&fix, None, &none, &picky)
+        .expect("run with --fix-messages");
+    assert_eq!(r.failures().count(), 0);
+    let repaired: Vec<_> = r.repaired().map(|x| x.changes.clone()).collect();
+    use super::repair::Change::*;
+    assert_eq!(repaired, [vec![BareLf], vec![Nul], vec![NamelessHeaderLine]]);
+    assert!(r.repaired().all(|x| x.refused.contains("bare newlines")));
+    assert_eq!(
+        r.altered().count(),
+        0,
+        "the repaired bytes are what was read back"
+    );
+    let dest = p.dst.lock().expect("lock").contents(&format!("{SUB}/INBOX"));
+    assert!(
+        dest.iter()
+            .any(|(b, _, _)| b == b"Message-ID: <lf@x>\r\nSubject: bare LF\r\n\r\nbody\r\n")
+    );
+    // Nothing is copied twice by a further run.
+    let again = p.run_opts(&fix, None, &none, &picky).expect("re-run");
+    assert_eq!(again.copied(), 0);
+    assert_eq!(again.failures().count(), 0);
+}

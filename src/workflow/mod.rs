@@ -54,6 +54,8 @@ pub struct Settings {
     pub recopy_removed: bool,
     /// Read every copy's bytes back after each folder.
     pub verify: bool,
+    /// Repair and append again the messages the server refuses.
+    pub fix_messages: bool,
     /// Go on when the successor's quota cannot hold the leaver's mail.
     pub allow_partial: bool,
     /// Where the copy journal and the run journal live.
@@ -281,6 +283,7 @@ async fn main_steps(
         now: chrono::Utc::now().timestamp(),
         keep_removals: !s.recopy_removed,
         verify: s.verify,
+        fix_messages: s.fix_messages,
         ..Default::default()
     };
     // A copy that stops keeps the report of what it did until then.
@@ -311,10 +314,13 @@ async fn main_steps(
             None
         } else {
             let (leaver, successor) = (&pre.leaver.email, &pre.successor.email);
+            let server = s.imap.journal_label();
+            let id = crate::sync::journal::pair_id(&server, leaver, &server, successor);
+            // Named by earlier versions: host and port, then host alone.
             let host = format!("{}:{}", s.imap.host, s.imap.port);
-            let id = crate::sync::journal::pair_id(&host, leaver, &host, successor);
-            let legacy = crate::sync::journal::pair_id(&s.imap.host, leaver, &s.imap.host, successor);
-            let journal = Journal::open_adopting(&s.state_dir.join("sync"), &id, &legacy);
+            let with_port = crate::sync::journal::pair_id(&host, leaver, &host, successor);
+            let host_only = crate::sync::journal::pair_id(&s.imap.host, leaver, &s.imap.host, successor);
+            let journal = Journal::open_adopting(&s.state_dir.join("sync"), &id, &[&with_port, &host_only]);
             Some(journal.map_err(|e| WorkflowError::Sync(e.into()))?)
         };
         let r = crate::sync::run(&mut workers, &opts, state.as_mut(), reporter).await;

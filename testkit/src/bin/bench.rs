@@ -6,7 +6,8 @@
 //!
 //! `--one-folder N`: one INBOX of N small messages (0.6–2 KB of text, a career's mailbox)
 //! instead of the mixed mailbox, to measure what grows with a folder's size.
-//! `--no-peers`: offboard and the raw ceiling only (mbsync takes most of an hour on 500,000).
+//! `--no-peers`: offboard and the raw ceiling only (mbsync takes most of an hour on 500,000);
+//! `--no-model`: without the imapsync model (minutes on 100,000 messages).
 //!
 //! `OFFBOARD_BENCH_ARGS` adds options to the offboard runs (e.g. "--workers 4").
 //!
@@ -429,14 +430,15 @@ fn main() -> Result<()> {
     if let Some(imapsync) = std::env::var_os("IMAPSYNC") {
         peers.push(("imapsync", vec![imapsync], &["--nolog", "--addheader"], false));
     }
-    if model_ok {
+    let no_model = args.iter().any(|a| a == "--no-model");
+    if model_ok && !no_model {
         peers.push((
             "imapsync model (floor, see bench/imapsync-model.pl)",
             vec!["perl".into(), model.into_os_string()],
             &[],
             true,
         ));
-    } else {
+    } else if !no_model {
         eprintln!("imapsync model skipped: apt-get install libmail-imapclient-perl");
     }
     for (k, (tool, program, extra, exact)) in peers.into_iter().enumerate() {
