@@ -373,3 +373,57 @@ fn dry_run_and_justfolders_do_what_imapsync_does(src: Kind, dst: Kind) {
     }
 }
 on_every_pair!(dry_run_and_justfolders_do_what_imapsync_does);
+
+/// Cyrus refuses a message whose header has a line without a field name (`invalid header`):
+/// without `--fix-messages` the failure names the option (exit 114); with it, the message is
+/// stored with that line folded into the field before, and the report says so.
+#[test]
+fn a_message_cyrus_refuses_is_copied_repaired_only_with_fix_messages() {
+    let src = Server::start(Kind::Dovecot).unwrap();
+    let dst = Server::start(Kind::Cyrus).unwrap();
+    let body = b"Message-ID: <nameless@x>\r\nSubject: a\r\nnot a field\r\nFrom: b@x\r\n\r\nbody\r\n";
+    let mut c = testkit::wire::Conn::login(src.port(), BERTRAND.0, BERTRAND.1).unwrap();
+    c.multiappend(
+        "INBOX",
+        &[(
+            String::new(),
+            "01-Jan-2024 10:00:00 +0000".into(),
+            body.as_slice(),
+        )],
+    )
+    .unwrap();
+    c.logout();
+    let p = Pair {
+        src,
+        dst,
+        state: tempfile::tempdir().unwrap(),
+        folders: vec!["INBOX".into()],
+        munged: Default::default(),
+        munged_messages: 0,
+    };
+    let r = p.run(&[]);
+    assert_eq!(r.code, 114, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("--fix-messages would copy it repaired"),
+        "{}",
+        r.stdout
+    );
+    let fixed = p.run(&["--fix-messages"]);
+    assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
+    assert!(
+        fixed.stdout.contains("Messages repaired              : 1"),
+        "{}",
+        fixed.stdout
+    );
+    assert!(
+        fixed.stdout.contains("header lines without a name folded"),
+        "{}",
+        fixed.stdout
+    );
+    let stored = readback::folder(p.dst.port(), NATHALIE.0, "Bertrand/INBOX").unwrap();
+    use sha2::Digest;
+    let want = b"Message-ID: <nameless@x>\r\nSubject: a\r\n not a field\r\nFrom: b@x\r\n\r\nbody\r\n";
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].sha256, hex::encode(sha2::Sha256::digest(want)));
+    assert_eq!(transferred(&p.run(&["--fix-messages"])), Some(0));
+}
