@@ -820,6 +820,8 @@ async fn copy_folder<S: Store, D: Store>(
     drop(dest_index);
     // The index gives way to the list of what to copy, without identity keys.
     let pending = source.into_pending(&plan.todo);
+    let complete = plan.removed.is_empty();
+    drop(plan);
     if opts.dry_run {
         fr.copied += pending.records().len() as u64;
         fr.bytes_copied += pending.records().iter().map(|m| m.size()).sum::<u64>();
@@ -828,7 +830,7 @@ async fn copy_folder<S: Store, D: Store>(
     if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
         j.reserve(&m.source, status.uid_validity, pending.records().len());
     }
-    let mut sent = Sent::default();
+    let mut sent = Sent::with_capacity(pending.records().len());
     copy_messages(
         src,
         dst,
@@ -850,7 +852,7 @@ async fn copy_folder<S: Store, D: Store>(
         source_before: before,
         dest_open: dest.is_some() && !quiet,
         flags_synced: resync,
-        complete: plan.removed.is_empty(),
+        complete,
     };
     check_and_record(dst, m, attempt, shared, fr, sent).await
 }

@@ -53,6 +53,14 @@ fn header_of(body: &[u8]) -> &[u8] {
 }
 
 impl Sent {
+    /// Room for `n` copies at once: growing by doubling would hold two vectors at the peak.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        Sent {
+            sizes: Vec::with_capacity(n),
+            ..Default::default()
+        }
+    }
+
     /// Notes one copy the server acknowledged with its UID.
     pub(super) fn note(&mut self, source: Uid, dest: Uid, body: &[u8], verify: bool) {
         let size = u32::try_from(body.len()).unwrap_or(u32::MAX);
