@@ -117,14 +117,7 @@ impl Cyrus {
 
     /// Starts an instance with these options; retries on a port race.
     pub fn start_with(opts: CyrusOptions) -> Result<Self> {
-        let mut last = None;
-        for _ in 0..3 {
-            match Self::try_start(&opts) {
-                Ok(c) => return Ok(c),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow!("Cyrus did not start")))
+        crate::guard::start_retrying("Cyrus", || Self::try_start(&opts))
     }
 
     fn try_start(opts: &CyrusOptions) -> Result<Self> {

@@ -148,14 +148,7 @@ impl Dovecot {
 
     /// Starts an instance with these options; retries on a port race.
     pub fn start_with(opts: DovecotOptions) -> Result<Self> {
-        let mut last = None;
-        for _ in 0..3 {
-            match Self::try_start(&opts) {
-                Ok(d) => return Ok(d),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow!("Dovecot did not start")))
+        crate::guard::start_retrying("Dovecot", || Self::try_start(&opts))
     }
 
     fn try_start(opts: &DovecotOptions) -> Result<Self> {

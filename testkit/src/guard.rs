@@ -84,6 +84,19 @@ impl Drop for Guarded {
     }
 }
 
+/// Starts a server, trying again (three times in all) when an attempt fails: two test
+/// servers can race for the same free port between its choice and the bind.
+pub fn start_retrying<T>(what: &str, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut last = None;
+    for _ in 0..3 {
+        match attempt() {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("{what} did not start")))
+}
+
 /// Waits until `ready` holds, failing early when the daemon exits and after `within`.
 pub fn wait_ready(
     daemon: &mut Guarded,
