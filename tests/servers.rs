@@ -234,7 +234,13 @@ impl Pair {
             .filter_map(|f| src.folder(f))
             .map(|f| f.messages.len())
             .sum();
-        assert_eq!(copied, expected, "{what}, {context}: messages under Bertrand");
+        let per_folder: Vec<(&String, usize)> =
+            dst.folders.iter().map(|(n, f)| (n, f.messages.len())).collect();
+        assert_eq!(
+            copied, expected,
+            "{what}, {context}: messages under Bertrand; destination {per_folder:?}, expected folders {:?}",
+            self.folders
+        );
     }
 }
 

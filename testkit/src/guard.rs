@@ -126,8 +126,11 @@ pub fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// Whether an IMAP server greets on this loopback port.
-pub fn greets(port: u16) -> bool {
+/// Whether *this* IMAP server greets on this loopback port: its greeting carries `marker`, a
+/// word unique to the instance. A port chosen free can be taken by another test's server
+/// before ours binds it; ours then fails to start while the other answers, and without the
+/// marker a test would talk to the wrong server.
+pub fn greets(port: u16, marker: &str) -> bool {
     use std::io::{BufRead, BufReader, Write};
     let Ok(mut s) =
         std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
@@ -136,7 +139,16 @@ pub fn greets(port: u16) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let mut line = String::new();
-    let ok = BufReader::new(&mut s).read_line(&mut line).is_ok() && line.starts_with("* OK");
+    let ok = BufReader::new(&mut s).read_line(&mut line).is_ok()
+        && line.starts_with("* OK")
+        && line.contains(marker);
     let _ = s.write_all(b"a LOGOUT\r\n");
     ok
+}
+
+/// A word unique to one test server instance, for its greeting.
+pub fn instance_marker() -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random();
+    format!("offboard-test-{n:016x}")
 }
