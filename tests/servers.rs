@@ -297,6 +297,14 @@ fn copies_exactly_and_reruns_copy_only_what_is_new(src: Kind, dst: Kind) {
     let r = p.run(&[]);
     p.assert_first_copy(&r);
     p.assert_exact("first run");
+    if dst == Kind::DotSeparator {
+        // The plan says which name changed, and how.
+        assert!(
+            r.stdout.contains(r#""M. Dupont" became "M_ Dupont""#),
+            "{what}: {}",
+            r.stdout
+        );
+    }
     let again = p.run(&[]);
     assert_eq!(again.code, 0, "{what}: {}", again.stderr);
     assert_eq!(transferred(&again), Some(0), "{what}: {}", again.stdout);

@@ -155,6 +155,9 @@ pub struct FolderReport {
     pub unchecked_8bit: u64,
     /// Why the folder as a whole failed, if it did.
     pub error: Option<FolderFailure>,
+    /// What a person should know of the folder's name: a source name that was not valid on
+    /// the wire, or a destination separator inside a name that had to be replaced.
+    pub note: Option<String>,
 }
 
 impl FolderReport {
@@ -164,6 +167,7 @@ impl FolderReport {
             source: m.source_utf8.clone(),
             source_wire: m.source.clone(),
             dest: m.dest_utf8.clone(),
+            note: m.note.clone(),
             ..Default::default()
         }
     }
