@@ -14,7 +14,8 @@ use std::path::PathBuf;
     name = "offboard",
     version,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    after_help = super::exit::help_text()
 )]
 pub struct Cli {
     /// The leaver: a login (`bertrand`) or an address (`bertrand@example.com`).

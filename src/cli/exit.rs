@@ -2,7 +2,7 @@
 //!
 //! Numbers follow imapsync's where one applies (README "EXIT STATUS"), so scripts written
 //! for imapsync keep working; codes of our own sit in ranges imapsync does not use.
-//! The README lists the same table: keep them in step.
+//! [`TABLE`] is the one list: `--help`, the man page and the README are made from it.
 
 use crate::config::secret::SecretError;
 use crate::imap::ImapError;
@@ -77,28 +77,89 @@ pub enum Exit {
     AuthUser2 = 162,
 }
 
-/// Every code, for `from_code`.
-const ALL: &[Exit] = &[
-    Exit::Ok,
-    Exit::CatchAll,
-    Exit::Signal,
-    Exit::Connection,
-    Exit::Tls,
-    Exit::Authentication,
-    Exit::Usage,
-    Exit::NoInput,
-    Exit::Internal,
-    Exit::SubfolderMissing,
-    Exit::ConnectionHost1,
-    Exit::ConnectionHost2,
-    Exit::WithErrors,
-    Exit::OverQuota,
-    Exit::AppendFailed,
-    Exit::FetchFailed,
-    Exit::CreateFailed,
-    Exit::SelectFailed,
-    Exit::AuthUser1,
-    Exit::AuthUser2,
+/// Every code and what it means, in order: the one table behind `--help`, the man page and
+/// the README's "Exit codes" (a test keeps the README equal to it).
+pub const TABLE: &[(Exit, &str)] = &[
+    (Exit::Ok, "done"),
+    (Exit::CatchAll, "other error"),
+    (Exit::Signal, "interrupted by a signal (a re-run resumes)"),
+    (
+        Exit::Connection,
+        "a server could not be reached (refused, unreachable, timeout)",
+    ),
+    (
+        Exit::Tls,
+        "TLS failure (certificate not trusted, handshake, STARTTLS not offered)",
+    ),
+    (Exit::Authentication, "a server refused the credentials"),
+    (
+        Exit::SubfolderMissing,
+        "`--subfolder1` names a folder host1 does not have",
+    ),
+    (
+        Exit::AdminKey,
+        "BlueMind refused the admin API key, or none was found",
+    ),
+    (Exit::DomainUnknown, "the domain is unknown to BlueMind"),
+    (Exit::UserUnknown, "the leaver or the successor is unknown"),
+    (Exit::SameUser, "the leaver and the successor are the same user"),
+    (Exit::UserSuspended, "the leaver or the successor is suspended"),
+    (
+        Exit::SuRefused,
+        "BlueMind refused a session as the leaver or the successor (su)",
+    ),
+    (
+        Exit::NeedsConfirmation,
+        "changes need confirmation: no terminal and no `--yes` (nothing was changed)",
+    ),
+    (
+        Exit::GrantsFailed,
+        "some grants could not be made or verified (listed in the report)",
+    ),
+    (
+        Exit::BlueMind,
+        "BlueMind could not be reached or answered with an error",
+    ),
+    (
+        Exit::Busy,
+        "another run is handing over the leaver or the successor (it is named; nothing was changed)",
+    ),
+    (
+        Exit::QuotaTooSmall,
+        "the successor's free quota cannot hold the leaver's mailbox (nothing was changed; `--allow-partial`)",
+    ),
+    (Exit::Usage, "wrong command line"),
+    (
+        Exit::NoInput,
+        "an input file (password file, CA file) cannot be read",
+    ),
+    (Exit::Internal, "internal error: please report"),
+    (Exit::Config, "the configuration is incomplete or invalid"),
+    (
+        Exit::ConnectionHost1,
+        "host1 could not be reached (imapsync mode)",
+    ),
+    (
+        Exit::ConnectionHost2,
+        "host2 could not be reached (imapsync mode)",
+    ),
+    (
+        Exit::WithErrors,
+        "the run finished but some messages or folders failed, or were stored altered (listed in the report)",
+    ),
+    (Exit::OverQuota, "the destination is over quota"),
+    (
+        Exit::AppendFailed,
+        "the destination refused some messages (too big, invalid)",
+    ),
+    (
+        Exit::FetchFailed,
+        "some messages could not be read from the source",
+    ),
+    (Exit::CreateFailed, "some folders could not be created"),
+    (Exit::SelectFailed, "some folders could not be opened"),
+    (Exit::AuthUser1, "user1 was refused (imapsync mode)"),
+    (Exit::AuthUser2, "user2 was refused (imapsync mode)"),
 ];
 
 impl Exit {
@@ -109,8 +170,31 @@ impl Exit {
 
     /// The variant of a code.
     pub fn from_code(code: u8) -> Option<Exit> {
-        ALL.iter().copied().find(|e| e.code() == code)
+        TABLE.iter().map(|(e, _)| *e).find(|e| e.code() == code)
     }
+
+    /// What the code means, as the table says.
+    pub fn meaning(self) -> &'static str {
+        TABLE.iter().find(|(e, _)| *e == self).map_or("", |(_, m)| m)
+    }
+}
+
+/// The table for `--help` and the man page.
+pub fn help_text() -> String {
+    let mut out = String::from("Exit codes:\n");
+    for (e, meaning) in TABLE {
+        out.push_str(&format!("  {:>3}  {}\n", e.code(), meaning.replace('`', "")));
+    }
+    out
+}
+
+/// The table as the README writes it.
+pub fn markdown() -> String {
+    let mut out = String::from("| code | meaning |\n| --- | --- |\n");
+    for (e, meaning) in TABLE {
+        out.push_str(&format!("| {} | {meaning} |\n", e.code()));
+    }
+    out
 }
 
 /// The exit code of an IMAP failure.
@@ -253,4 +337,68 @@ pub fn workflow_hint(e: &crate::workflow::WorkflowError) -> Option<String> {
         W::Busy { .. } => "one run per person at a time: run this one again once the other has ended".into(),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Exit, TABLE, markdown};
+
+    /// Every variant (the match is exhaustive: a new one must be added here, and so to the
+    /// table), each once, in the order of their codes.
+    #[test]
+    fn the_table_lists_every_code_once_in_order() {
+        let every = |e: Exit| match e {
+            Exit::Ok
+            | Exit::CatchAll
+            | Exit::Signal
+            | Exit::Connection
+            | Exit::Tls
+            | Exit::Authentication
+            | Exit::Usage
+            | Exit::NoInput
+            | Exit::Internal
+            | Exit::SubfolderMissing
+            | Exit::AdminKey
+            | Exit::DomainUnknown
+            | Exit::UserUnknown
+            | Exit::SameUser
+            | Exit::UserSuspended
+            | Exit::SuRefused
+            | Exit::NeedsConfirmation
+            | Exit::GrantsFailed
+            | Exit::BlueMind
+            | Exit::Busy
+            | Exit::QuotaTooSmall
+            | Exit::Config
+            | Exit::ConnectionHost1
+            | Exit::ConnectionHost2
+            | Exit::WithErrors
+            | Exit::OverQuota
+            | Exit::AppendFailed
+            | Exit::FetchFailed
+            | Exit::CreateFailed
+            | Exit::SelectFailed
+            | Exit::AuthUser1
+            | Exit::AuthUser2 => e.code(),
+        };
+        let codes: Vec<u8> = TABLE.iter().map(|(e, _)| every(*e)).collect();
+        assert_eq!(codes.len(), 32, "a variant is missing from the table");
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
+        assert!(
+            TABLE
+                .iter()
+                .all(|(e, m)| !m.is_empty() && Exit::from_code(e.code()) == Some(*e))
+        );
+    }
+
+    /// The README's table is this one, word for word.
+    #[test]
+    fn the_readme_lists_the_same_exit_codes() {
+        let readme = include_str!("../../README.md");
+        let table = markdown();
+        assert!(
+            readme.contains(&table),
+            "README.md \"Exit codes\" must hold exactly this table:\n{table}"
+        );
+    }
 }

@@ -97,7 +97,7 @@ Message-ID are copied unchanged), --nolog, --nofoldersizes, --buffersize N.
 pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     let o = parse(&args).map_err(|e| usage(e.to_string()))?;
     if o.on("help") {
-        print!("{HELP}");
+        print!("{HELP}\n{}", super::exit::help_text());
         return Ok(Exit::Ok);
     }
     if o.on("version") {
