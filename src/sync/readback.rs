@@ -13,7 +13,7 @@
 use super::report::{AlteredMessage, FolderReport};
 use crate::store::{Store, StoreError, Uid};
 use md5::{Digest, Md5};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Bodies read back per FETCH under `--verify`.
 const BODIES_PER_FETCH: usize = 200;
@@ -121,41 +121,47 @@ impl Sent {
         }
         fr.read_back += sizes.len() as u64;
         drop(sizes);
-        let headers: Vec<Uid> = self
-            .bytes
-            .iter()
-            .filter(|(_, _, _, p)| *p == Part::Header)
-            .map(|(_, d, _, _)| *d)
-            .collect();
-        let mut got: HashMap<Uid, [u8; 16]> = HashMap::new();
-        for chunk in headers.chunks(HEADERS_PER_FETCH) {
-            for (uid, h) in dst.fetch_headers(chunk).await? {
-                got.insert(uid, Md5::digest(&h).into());
-            }
-        }
-        let whole: Vec<Uid> = self
-            .bytes
-            .iter()
-            .filter(|(_, _, _, p)| *p == Part::Whole)
-            .map(|(_, d, _, _)| *d)
-            .collect();
-        for chunk in whole.chunks(BODIES_PER_FETCH) {
-            for (uid, body) in dst.fetch_bodies(chunk).await? {
-                got.insert(uid, Md5::digest(body.bytes()).into());
-            }
-        }
-        for (source, dest, digest, part) in &self.bytes {
-            let Some(g) = got.get(dest) else { continue };
-            let sized_differently = altered.iter().any(|(s, _, _)| s == source);
-            if g != digest && !sized_differently {
-                let what = match part {
-                    Part::Header => {
-                        "header bytes rewritten, size unchanged (8-bit bytes in the header: \
-                                     Cyrus's munge8bit turns them into X)"
-                    }
-                    Part::Whole => "bytes differ from what was sent, size unchanged",
+        // Then the bytes, chunk by chunk against what was sent (a copy whose size differs is
+        // reported once, for its size).
+        let by_size: HashSet<Uid> = altered.iter().map(|(_, d, _)| *d).collect();
+        for part in [Part::Header, Part::Whole] {
+            let wanted: Vec<&(Uid, Uid, [u8; 16], Part)> = self
+                .bytes
+                .iter()
+                .filter(|(_, d, _, p)| *p == part && !by_size.contains(d))
+                .collect();
+            let per_fetch = if part == Part::Header {
+                HEADERS_PER_FETCH
+            } else {
+                BODIES_PER_FETCH
+            };
+            for chunk in wanted.chunks(per_fetch) {
+                let uids: Vec<Uid> = chunk.iter().map(|(_, d, _, _)| *d).collect();
+                let got: HashMap<Uid, [u8; 16]> = if part == Part::Header {
+                    dst.fetch_headers(&uids)
+                        .await?
+                        .into_iter()
+                        .map(|(uid, h)| (uid, Md5::digest(&h).into()))
+                        .collect()
+                } else {
+                    dst.fetch_bodies(&uids)
+                        .await?
+                        .into_iter()
+                        .map(|(uid, b)| (uid, Md5::digest(b.bytes()).into()))
+                        .collect()
                 };
-                altered.push((*source, *dest, what.to_string()));
+                for (source, dest, digest, _) in chunk {
+                    if got.get(dest).is_some_and(|g| g != digest) {
+                        let what = match part {
+                            Part::Header => {
+                                "header bytes rewritten, size unchanged (8-bit bytes in the header: \
+                                 Cyrus's munge8bit turns them into X)"
+                            }
+                            Part::Whole => "bytes differ from what was sent, size unchanged",
+                        };
+                        altered.push((*source, *dest, what.to_string()));
+                    }
+                }
             }
         }
         let header_rewrites = altered.iter().any(|(_, _, what)| what.contains("munge8bit"));

@@ -885,15 +885,21 @@ fn copies_a_server_altered_are_reported_per_message() {
     assert_eq!(again.copied(), 0);
     assert_eq!(altered(&again).len(), 0);
 
-    // A server that changes line ends: every message, by size.
-    let p = Pair::new();
+    // A server that changes line ends: every message, by size, and once (with --verify too).
     let stripping = Switches {
         strip_cr: true,
         ..Default::default()
     };
-    let r = p.run(None, &stripping).expect("run");
-    assert_eq!(altered(&r).len() as u64, r.copied());
-    assert!(altered(&r).iter().all(|(_, what)| what.contains("bytes, ")));
+    for verify in [false, true] {
+        let p = Pair::new();
+        let mut opts = options();
+        opts.verify = verify;
+        let r = p
+            .run_opts(&opts, None, &Switches::default(), &stripping)
+            .expect("run");
+        assert_eq!(altered(&r).len() as u64, r.copied(), "verify {verify}");
+        assert!(altered(&r).iter().all(|(_, what)| what.contains("bytes, ")));
+    }
 
     // A faithful server: nothing reported, with or without --verify.
     for verify in [false, true] {
