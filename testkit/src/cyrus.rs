@@ -13,14 +13,13 @@
 //! package into a cache directory (`testkit/install-cyrus.sh`, run by `.ci/run`), beside the
 //! installed `cyrus-common` (master, ctl_cyrusdb) and `sasl2-bin` (saslpasswd2).
 
-use crate::dovecot::TestUser;
+use crate::dovecot::{TestUser, Users};
 use crate::guard::{Guarded, greets, log_tail, wait_ready};
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Knobs for one instance.
@@ -50,7 +49,7 @@ pub struct Cyrus {
     root: PathBuf,
     /// Port offering plain IMAP.
     pub imap_port: u16,
-    users: Mutex<Vec<TestUser>>,
+    users: Users,
     daemon: Guarded,
     owner: Option<(u32, u32)>,
 }
@@ -172,7 +171,7 @@ impl Cyrus {
             dir: Some(dir),
             root: root.clone(),
             imap_port,
-            users: Mutex::new(Vec::new()),
+            users: Users::default(),
             daemon: Guarded::default(),
             owner,
         };
@@ -226,14 +225,7 @@ impl Cyrus {
 
     /// The password of a known user.
     pub fn password(&self, login: &str) -> Option<String> {
-        self.lock_users()
-            .iter()
-            .find(|u| u.login == login)
-            .map(|u| u.password.clone())
-    }
-
-    fn lock_users(&self) -> std::sync::MutexGuard<'_, Vec<TestUser>> {
-        self.users.lock().unwrap_or_else(|e| e.into_inner())
+        self.users.password(login)
     }
 
     /// Adds a user as BlueMind 4 provisions one: a password, an INBOX, and Sent, Drafts,
@@ -271,7 +263,7 @@ impl Cyrus {
         }
         conn.command("SUBSCRIBE INBOX")?;
         conn.logout();
-        self.lock_users().push(TestUser::new(login, password));
+        self.users.lock().push(TestUser::new(login, password));
         Ok(())
     }
 

@@ -43,6 +43,30 @@ impl TestUser {
     }
 }
 
+/// The users of a test server (Dovecot or Cyrus), with their passwords.
+#[derive(Debug, Default)]
+pub struct Users(Mutex<Vec<TestUser>>);
+
+impl Users {
+    /// These users.
+    pub fn new(users: Vec<TestUser>) -> Self {
+        Users(Mutex::new(users))
+    }
+
+    /// The password of a known user.
+    pub fn password(&self, login: &str) -> Option<String> {
+        self.lock()
+            .iter()
+            .find(|u| u.login == login)
+            .map(|u| u.password.clone())
+    }
+
+    /// The list, locked (a test that panicked holding it leaves it usable).
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TestUser>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Knobs for one instance.
 #[derive(Debug, Clone)]
 pub struct DovecotOptions {
@@ -100,7 +124,7 @@ pub struct Dovecot {
     pub imaps_port: u16,
     /// The test CA and server certificate.
     pub pki: TestPki,
-    users: Mutex<Vec<TestUser>>,
+    users: Users,
     daemon: Guarded,
     mail_uid: u32,
     mail_gid: u32,
@@ -225,7 +249,7 @@ impl Dovecot {
             imap_port,
             imaps_port,
             pki,
-            users: Mutex::new(users),
+            users: Users::new(users),
             daemon: Guarded::default(),
             mail_uid,
             mail_gid,
@@ -287,14 +311,11 @@ impl Dovecot {
 
     /// The password of a known user.
     pub fn password(&self, login: &str) -> Option<String> {
-        self.lock_users()
-            .iter()
-            .find(|u| u.login == login)
-            .map(|u| u.password.clone())
+        self.users.password(login)
     }
 
     fn lock_users(&self) -> std::sync::MutexGuard<'_, Vec<TestUser>> {
-        self.users.lock().unwrap_or_else(|e| e.into_inner())
+        self.users.lock()
     }
 
     fn write_users(&self) -> Result<()> {
