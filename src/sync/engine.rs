@@ -1113,19 +1113,22 @@ async fn copy_messages<S: Store, D: Store>(
     let Some(first) = batches.first() else {
         return Ok(());
     };
-    let small = |b: &std::ops::Range<usize>| {
+    let uids = |b: &std::ops::Range<usize>| {
         todo[b.clone()]
             .iter()
             .filter(|m| m.size() <= BATCH_BYTES)
-            .copied()
-            .collect::<Vec<Slim>>()
+            .map(|m| m.uid)
+            .collect::<Vec<_>>()
     };
-    let uids = |b: &std::ops::Range<usize>| small(b).iter().map(|m| m.uid).collect::<Vec<_>>();
     let mut fetched: Fetched = src.fetch_bodies(&uids(first)).await;
     for (k, range) in batches.iter().enumerate() {
         halted(shared)?;
         // Flags and dates are rebuilt for this batch only.
-        let batch: Vec<Msg> = small(range).iter().map(|r| pending.msg(r)).collect();
+        let batch: Vec<Msg> = todo[range.clone()]
+            .iter()
+            .filter(|m| m.size() <= BATCH_BYTES)
+            .map(|r| pending.msg(r))
+            .collect();
         let (bodies, fetch_failed) = match fetched {
             Ok(b) => (b, false),
             Err(e) if e.scope == FailureScope::Account => return Err(side(e, true)),

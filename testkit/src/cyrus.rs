@@ -103,11 +103,6 @@ fn binaries() -> Result<(PathBuf, PathBuf, PathBuf, PathBuf)> {
     }
 }
 
-/// Whether Cyrus can be started here (for the harness's own checks).
-pub fn available() -> bool {
-    binaries().is_ok()
-}
-
 impl Cyrus {
     /// Starts an instance with bertrand and nathalie.
     pub fn start() -> Result<Self> {
