@@ -326,6 +326,7 @@ async fn containers_for_user_follow_groups_and_need_a_domain_admin() {
     let q = ContainerQuery {
         kind: Some("mailboxacl".into()),
         verb: Some(vec![Verb::Read]),
+        ..Default::default()
     };
     let found = admin
         .containers_for_user(DOMAIN_UID, BERTRAND_UID, &q)

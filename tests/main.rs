@@ -3,6 +3,7 @@
 
 mod bluemind_client;
 mod cli;
+mod departure;
 mod faults;
 mod harness;
 mod hostile;

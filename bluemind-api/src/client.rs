@@ -575,6 +575,177 @@ impl Client {
             .await
             .map(|_| ())
     }
+
+    // ---- vacation, forwarding, rules, delegation (mail filter pieces) ------------------
+
+    fn mailbox_path(domain_uid: &str, mailbox_uid: &str, tail: &str) -> String {
+        format!(
+            "/mailboxes/{}/{}/{tail}",
+            path_segment(domain_uid),
+            path_segment(mailbox_uid)
+        )
+    }
+
+    /// `GET /mailboxes/{d}/{mbox}/_vacation`.
+    pub async fn vacation(&self, domain_uid: &str, mailbox_uid: &str) -> Result<Vacation, ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, "_vacation");
+        Ok(self.get_opt("vacation", &path, &[]).await?.unwrap_or_default())
+    }
+
+    /// `POST /mailboxes/{d}/{mbox}/_vacation`: upserts the one VACATION rule, nothing else.
+    /// BlueMind does not validate it (a start after the end is stored): the caller must.
+    pub async fn set_vacation(
+        &self,
+        domain_uid: &str,
+        mailbox_uid: &str,
+        v: &Vacation,
+    ) -> Result<(), ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, "_vacation");
+        self.send::<_, serde_json::Value>("vacation write", Method::POST, &path, &[], Some(v))
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /mailboxes/{d}/{mbox}/_forwarding`.
+    pub async fn forwarding(&self, domain_uid: &str, mailbox_uid: &str) -> Result<Forwarding, ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, "_forwarding");
+        Ok(self.get_opt("forwarding", &path, &[]).await?.unwrap_or_default())
+    }
+
+    /// `POST /mailboxes/{d}/{mbox}/_forwarding`: upserts the one FORWARD rule. Enabled with no
+    /// address is stored (and drops mail): the caller must refuse it.
+    pub async fn set_forwarding(
+        &self,
+        domain_uid: &str,
+        mailbox_uid: &str,
+        f: &Forwarding,
+    ) -> Result<(), ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, "_forwarding");
+        self.send::<_, serde_json::Value>("forwarding write", Method::POST, &path, &[], Some(f))
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /mailboxes/{d}/{mbox}/_rules`: every rule of the mailbox as stored (VACATION and
+    /// FORWARD included, each with its `id`). Rules are kept as JSON: their conditions and
+    /// actions are polymorphic, and a rule written back must lose nothing.
+    pub async fn mailbox_rules(
+        &self,
+        domain_uid: &str,
+        mailbox_uid: &str,
+    ) -> Result<Vec<serde_json::Value>, ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, "_rules");
+        Ok(self
+            .get_opt("mailbox rules", &path, &[])
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `PUT /mailboxes/{d}/{mbox}/_rules`: adds a rule, returns its id.
+    pub async fn add_rule(
+        &self,
+        domain_uid: &str,
+        mailbox_uid: &str,
+        rule: &serde_json::Value,
+    ) -> Result<i64, ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, "_rules");
+        self.send::<_, i64>("rule creation", Method::PUT, &path, &[], Some(rule))
+            .await?
+            .ok_or_else(|| ApiError::Decode {
+                what: "rule creation".into(),
+                detail: "no rule id in the answer".into(),
+            })
+    }
+
+    /// `POST /mailboxes/{d}/{mbox}/_rules/{id}`: replaces one rule.
+    pub async fn update_rule(
+        &self,
+        domain_uid: &str,
+        mailbox_uid: &str,
+        id: i64,
+        rule: &serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, &format!("_rules/{id}"));
+        self.send::<_, serde_json::Value>("rule update", Method::POST, &path, &[], Some(rule))
+            .await
+            .map(|_| ())
+    }
+
+    /// `DELETE /mailboxes/{d}/{mbox}/_rules/{id}`.
+    pub async fn delete_rule(&self, domain_uid: &str, mailbox_uid: &str, id: i64) -> Result<(), ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, &format!("_rules/{id}"));
+        self.send::<(), serde_json::Value>("rule deletion", Method::DELETE, &path, &[], None)
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /mailboxes/{d}/_rules`: the domain's rules, which run before every mailbox's.
+    pub async fn domain_rules(&self, domain_uid: &str) -> Result<Vec<serde_json::Value>, ApiError> {
+        let path = format!("/mailboxes/{}/_rules", path_segment(domain_uid));
+        Ok(self
+            .get_opt("domain rules", &path, &[])
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `GET /mailboxes/{d}/{mbox}/_delegationRule`; `None` (HTTP 204) when there is none.
+    pub async fn delegation_rule(
+        &self,
+        domain_uid: &str,
+        mailbox_uid: &str,
+    ) -> Result<Option<DelegationRule>, ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, "_delegationRule");
+        self.get_opt("delegation rule", &path, &[]).await
+    }
+
+    /// `POST /mailboxes/{d}/{mbox}/_delegationRule`: replaces it (rebuilt by BlueMind as the
+    /// `system` rule "Copy iMIP to Delegates").
+    pub async fn set_delegation_rule(
+        &self,
+        domain_uid: &str,
+        mailbox_uid: &str,
+        rule: &DelegationRule,
+    ) -> Result<(), ApiError> {
+        let path = Self::mailbox_path(domain_uid, mailbox_uid, "_delegationRule");
+        self.send::<_, serde_json::Value>("delegation rule write", Method::POST, &path, &[], Some(rule))
+            .await
+            .map(|_| ())
+    }
+
+    // ---- groups and devices ----------------------------------------------------------
+
+    /// `GET /users/{d}/{uid}/groupUids`: the groups the user is a member of.
+    pub async fn user_groups(&self, domain_uid: &str, uid: &str) -> Result<Vec<String>, ApiError> {
+        let path = format!(
+            "/users/{}/{}/groupUids",
+            path_segment(domain_uid),
+            path_segment(uid)
+        );
+        Ok(self
+            .get_opt("group membership", &path, &[])
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `GET /devices/{userUid}/_list`: the user's mobile devices.
+    pub async fn devices(&self, user_uid: &str) -> Result<Vec<ItemValue<Device>>, ApiError> {
+        let path = format!("/devices/{}/_list", path_segment(user_uid));
+        let list: Option<ListResult<ItemValue<Device>>> = self.get_opt("device list", &path, &[]).await?;
+        Ok(list.map(|l| l.values).unwrap_or_default())
+    }
+
+    /// `DELETE /devices/{userUid}/{uid}/_partnership`: the device may no longer synchronise
+    /// (no wipe; the phone keeps what it has).
+    pub async fn remove_partnership(&self, user_uid: &str, device_uid: &str) -> Result<(), ApiError> {
+        let path = format!(
+            "/devices/{}/{}/_partnership",
+            path_segment(user_uid),
+            path_segment(device_uid)
+        );
+        self.send::<(), serde_json::Value>("device partnership removal", Method::DELETE, &path, &[], None)
+            .await
+            .map(|_| ())
+    }
 }
 
 /// Turns a status into an error, BlueMind's way.

@@ -61,6 +61,39 @@ pub struct FakeUser {
     pub quota_kib: Option<u64>,
     /// Mailbox usage in KiB.
     pub used_kib: u64,
+    /// Hidden from the directory.
+    pub hidden: bool,
+}
+
+/// A calendar or an address book (mailbox ACL containers are implicit: one per user and
+/// mailshare).
+#[derive(Debug, Clone)]
+pub struct FakeContainer {
+    /// Uid (`calendar:Default:<owner>`, `book:Contacts_<owner>`…).
+    pub uid: String,
+    /// `calendar` or `addressbook`.
+    pub kind: String,
+    /// Owner uid.
+    pub owner: String,
+    /// Name.
+    pub name: String,
+    /// Domain uid.
+    pub domain: String,
+}
+
+/// A mobile device.
+#[derive(Debug, Clone)]
+pub struct FakeDevice {
+    /// Uid.
+    pub uid: String,
+    /// Owner uid.
+    pub owner: String,
+    /// Identifier.
+    pub identifier: String,
+    /// Kind.
+    pub kind: String,
+    /// May synchronise.
+    pub partnership: bool,
 }
 
 /// A group.
@@ -118,8 +151,22 @@ pub struct State {
     pub key_sessions: HashMap<String, String>,
     /// Subscriptions by user uid.
     pub subscriptions: HashMap<String, Vec<ContainerSubscription>>,
-    /// Mail filters by mailbox uid.
+    /// Mail filters by mailbox uid: `{rules, forwarding, vacation}` as `GET _filter` shows
+    /// them (generic rules only in `rules`, each with its `id`).
     pub filters: HashMap<String, Value>,
+    /// Domain rules by domain uid (`GET /mailboxes/{d}/_rules`).
+    pub domain_rules: HashMap<String, Vec<Value>>,
+    /// Delegation rules by delegator mailbox uid.
+    pub delegation_rules: HashMap<String, Value>,
+    /// Calendars and address books.
+    pub containers: Vec<FakeContainer>,
+    /// Mobile devices.
+    pub devices: Vec<FakeDevice>,
+    /// The "… shared with you" mails BlueMind sends on each ACL write (grantee uid,
+    /// container uid): `AclChangedNotificationHook.java:16-33`.
+    pub acl_notifications: Vec<(String, String)>,
+    /// Last rule id given.
+    pub next_rule_id: i64,
     /// Reserve su to admin0 (the behaviour reported on BlueMind 5.7).
     pub su_global_only: bool,
     /// Forced failures: route name (e.g. `"su"`, `"acl_put"`) → HTTP status; `"su:<login>"`
@@ -208,6 +255,7 @@ impl State {
             extra: serde_json::Map::new(),
             quota_kib: None,
             used_kib: 0,
+            hidden: false,
         };
         s.users = vec![
             user(
@@ -286,7 +334,82 @@ impl State {
             "mailbox:acls-C9D4E5F6-0003-4ED2-997C-4A4F39933D18".into(),
             vec![ace("B3F1C2A0-0001-4ED2-997C-4A4F39933D18", Verb::Read)],
         );
+        s.departure_scenario();
         s
+    }
+
+    /// The rest of bertrand's working life, for the departure steps: a forward and a rule
+    /// that send his mail out of the company, a rule to a colleague, a domain rule; his
+    /// calendar (public for invitations) and address book; hélène's calendar he manages as
+    /// her delegate, with her delegation rule naming him; hélène reading his mailbox; a phone;
+    /// an API key of his own (his mail client).
+    fn departure_scenario(&mut self) {
+        const B: &str = "B3F1C2A0-0001-4ED2-997C-4A4F39933D18";
+        const H: &str = "C9D4E5F6-0003-4ED2-997C-4A4F39933D18";
+        let ace = |subject: &str, verb: Verb| AccessControlEntry {
+            subject: subject.into(),
+            verb,
+        };
+        let redirect = |id: i64, name: &str, to: &str| {
+            json!({"id": id, "client": "bluemind", "type": "GENERIC", "trigger": "IN", "active": true, "name": name,
+                "stop": false, "conditions": [],
+                "actions": [{"name": "REDIRECT", "emails": [to], "keepCopy": true}]})
+        };
+        self.filters.insert(
+            B.into(),
+            json!({"rules": [redirect(1, "Vers ma boîte perso", "b.dupre@proton.me"),
+                              redirect(2, "Factures pour Hélène", "helene@bluemind.loc")],
+                   "forwarding": {"enabled": true, "localCopy": true, "emails": ["bertrand.dupre@gmail.com"]},
+                   "vacation": {"enabled": false, "start": null, "end": null, "text": null, "textHtml": null, "subject": null}}),
+        );
+        self.next_rule_id = 2;
+        self.domain_rules.insert(
+            DOMAIN_UID.into(),
+            vec![redirect(100, "Archivage légal", "archive@bluemind.loc")],
+        );
+        for (uid, kind, owner, name) in [
+            (format!("calendar:Default:{B}"), "calendar", B, "Bertrand Dupré"),
+            (format!("book:Contacts_{B}"), "addressbook", B, "Mes contacts"),
+            (format!("calendar:Default:{H}"), "calendar", H, "Hélène Petit"),
+        ] {
+            self.containers.push(FakeContainer {
+                uid,
+                kind: kind.into(),
+                owner: owner.into(),
+                name: name.into(),
+                domain: DOMAIN_UID.into(),
+            });
+        }
+        self.acls.insert(
+            format!("calendar:Default:{B}"),
+            vec![ace(B, Verb::All), ace(DOMAIN_UID, Verb::Invitation)],
+        );
+        self.acls
+            .insert(format!("book:Contacts_{B}"), vec![ace(B, Verb::All)]);
+        self.acls.insert(
+            format!("calendar:Default:{H}"),
+            vec![ace(H, Verb::All), ace(B, Verb::Write)],
+        );
+        self.delegation_rules.insert(
+            H.into(),
+            json!({"delegatorCalendarUid": format!("calendar:Default:{H}"), "delegateUids": [B],
+                   "delegatorUid": H, "keepCopy": true, "readOnly": false}),
+        );
+        self.acls
+            .insert(format!("mailbox:acls-{B}"), vec![ace(H, Verb::Read)]);
+        self.devices.push(FakeDevice {
+            uid: "device-iphone-bertrand".into(),
+            owner: B.into(),
+            identifier: "ApplF4KE1PH0NE".into(),
+            kind: "iPhone".into(),
+            partnership: true,
+        });
+        // Made by bertrand himself for his mail client: not in `minted` (no run made it).
+        self.keys.push(FakeKey {
+            sid: "bertrand-thunderbird-key".into(),
+            display_name: "Thunderbird".into(),
+            subject: B.into(),
+        });
     }
 
     /// A user by uid.
@@ -421,7 +544,7 @@ fn user_value(u: &FakeUser) -> Value {
         })
         .collect();
     let mut v = json!({
-        "login": u.login, "password": null, "emails": emails, "archived": u.archived, "hidden": false,
+        "login": u.login, "password": null, "emails": emails, "archived": u.archived, "hidden": u.hidden,
         "system": false, "routing": "internal", "accountType": "FULL", "quota": null,
         "contactInfos": {"identification": {"formatedName": {"value": u.display_name}}}, "properties": {},
     });
@@ -757,10 +880,11 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
                 return fault(404, Some("NOT_FOUND"), "no such user");
             };
             u.archived = json_body["archived"].as_bool().unwrap_or(false);
+            u.hidden = json_body["hidden"].as_bool().unwrap_or(false);
             u.emails = emails;
             if let Value::Object(map) = &json_body {
                 for (k, v) in map {
-                    if !["login", "password", "emails", "archived"].contains(&k.as_str()) {
+                    if !["login", "password", "emails", "archived", "hidden"].contains(&k.as_str()) {
                         u.extra.insert(k.clone(), v.clone());
                     }
                 }
@@ -888,6 +1012,21 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
                     verb,
                 });
             }
+            let before = s.acls.get(&c).cloned().unwrap_or_default();
+            if let Some(share) = c.strip_prefix("mailbox:acls-")
+                && s.mailshares.iter().any(|m| m.uid == share)
+            {
+                mailshare_sanitize(&before, &mut acl);
+            }
+            // Each grantee whose rights grew is mailed "… shared with you".
+            for e in &acl {
+                let had = before
+                    .iter()
+                    .any(|b| b.subject == e.subject && b.verb.implies(e.verb));
+                if !had && !s.acl_notifications.contains(&(e.subject.clone(), c.clone())) {
+                    s.acl_notifications.push((e.subject.clone(), c.clone()));
+                }
+            }
             // Compacted on store, as BlueMind 5: one entry per (subject, verb).
             let mut seen = HashSet::new();
             acl.retain(|e| seen.insert((e.subject.clone(), e.verb)));
@@ -900,6 +1039,21 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
                 });
                 acl.dedup();
             }
+            // A default calendar's sharing is mirrored on its free/busy container
+            // (FreebusyAclHook.java:17-41).
+            if let Some(owner) = c.strip_prefix("calendar:Default:") {
+                let mut fb: Vec<AccessControlEntry> = Vec::new();
+                for e in acl.iter().filter(|e| e.verb.implies(Verb::Freebusy)) {
+                    let x = AccessControlEntry {
+                        subject: e.subject.clone(),
+                        verb: Verb::Freebusy,
+                    };
+                    if !fb.contains(&x) {
+                        fb.push(x);
+                    }
+                }
+                s.acls.insert(format!("freebusy:{owner}"), fb);
+            }
             s.acls.insert(c, acl);
             ok_empty()
         }
@@ -908,7 +1062,7 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
             if let Some(u) = s.users.iter().find(|u| u.uid == uid && u.domain == d) {
                 return ok_json(
                     json!({"entryUid": u.uid, "kind": "USER", "displayName": u.display_name, "email": u.emails.first(),
-                    "path": format!("{d}/users/{uid}"), "archived": u.archived, "hidden": false, "system": false}),
+                    "path": format!("{d}/users/{uid}"), "archived": u.archived, "hidden": u.hidden, "system": false}),
                 );
             }
             if let Some(m) = s.mailshares.iter().find(|m| m.uid == uid) {
@@ -938,10 +1092,16 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
             }
             match route {
                 "subscriptions" => {
-                    let list: Vec<Value> = s.subscriptions.get(&subject).cloned().unwrap_or_default().iter().map(|c| {
-                        let owner = c.container_uid.trim_start_matches("mailbox:acls-");
-                        json!({"containerUid": c.container_uid, "containerType": "mailboxacl", "owner": owner, "name": owner,
-                               "offlineSync": c.offline_sync, "automount": c.automount, "defaultContainer": true})
+                    let wanted = q.get("type").cloned();
+                    let list: Vec<Value> = s.subscriptions.get(&subject).cloned().unwrap_or_default().iter().filter_map(|c| {
+                        let owner = owner_of(&s, &c.container_uid);
+                        let kind = s.containers.iter().find(|x| x.uid == c.container_uid)
+                            .map(|x| x.kind.as_str()).unwrap_or("mailboxacl");
+                        if wanted.as_deref().is_some_and(|w| w != kind) {
+                            return None;
+                        }
+                        Some(json!({"containerUid": c.container_uid, "containerType": kind, "owner": owner, "name": owner,
+                               "offlineSync": c.offline_sync, "automount": c.automount, "defaultContainer": true}))
                     }).collect();
                     ok_json(Value::Array(list))
                 }
@@ -990,11 +1150,178 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
                 ok_empty()
             }
         }
+        ("domain_rules", [_, d, _]) => {
+            let d = d.to_string();
+            if !s.is_domain_admin(&caller, &d) {
+                return fault(403, Some("PERMISSION_DENIED"), "not allowed");
+            }
+            ok_json(json!(s.domain_rules.get(&d).cloned().unwrap_or_default()))
+        }
+        ("vacation" | "forwarding" | "rules" | "rule" | "delegation_rule", [_, d, mailbox, ..]) => {
+            let (d, mailbox) = (d.to_string(), mailbox.to_string());
+            // manageMailboxFilter (MailboxesService.java:380): a domain admin, or the owner.
+            if !s.is_domain_admin(&caller, &d) && caller != mailbox {
+                return fault(403, Some("PERMISSION_DENIED"), "manageMailboxFilter required");
+            }
+            filter_route(&mut s, route, &method, &mailbox, seg.get(4).copied(), json_body)
+        }
+        ("group_uids", [_, d, uid, _]) => {
+            let (d, uid) = (d.to_string(), uid.to_string());
+            if !s.is_domain_admin(&caller, &d) && caller != uid {
+                return fault(403, Some("PERMISSION_DENIED"), "not allowed");
+            }
+            ok_json(json!(s.groups_of(&uid)))
+        }
+        ("devices" | "partnership", [_, owner, rest @ ..]) => {
+            let owner = owner.to_string();
+            // manageUserDevice (DeviceService.java:54-106).
+            let domain = s.user(&owner).map(|u| u.domain.clone()).unwrap_or_default();
+            if !s.is_domain_admin(&caller, &domain) {
+                return fault(403, Some("PERMISSION_DENIED"), "manageUserDevice required");
+            }
+            if route == "devices" {
+                let values: Vec<Value> = s
+                    .devices
+                    .iter()
+                    .filter(|x| x.owner == owner)
+                    .map(|x| {
+                        item(
+                            &x.uid,
+                            &x.identifier,
+                            json!({"identifier": x.identifier, "owner": x.owner, "type": x.kind,
+                        "hasPartnership": x.partnership, "isWiped": false, "lastSync": null}),
+                        )
+                    })
+                    .collect();
+                return ok_json(json!({"total": values.len(), "values": values}));
+            }
+            let uid = rest.first().copied().unwrap_or_default();
+            match s.devices.iter_mut().find(|x| x.owner == owner && x.uid == uid) {
+                Some(x) => {
+                    x.partnership = false;
+                    ok_empty()
+                }
+                None => fault(404, Some("NOT_FOUND"), "no such device"),
+            }
+        }
         _ => fault(
             404,
             Some("NOT_FOUND"),
             &format!("the double has no route {method} {path}"),
         ),
+    }
+}
+
+/// Epoch milliseconds as BlueMind keeps them: to the second (`"yyyy-MM-dd HH:mm:ss"`).
+fn to_the_second(v: &Value) -> Value {
+    match v.as_i64() {
+        Some(ms) => json!(ms - ms.rem_euclid(1000)),
+        None => Value::Null,
+    }
+}
+
+/// The mail filter pieces of one mailbox: vacation, forwarding, rules, delegation rule.
+fn filter_route(
+    s: &mut State,
+    route: &str,
+    method: &Method,
+    mailbox: &str,
+    rule_id: Option<&str>,
+    body: Value,
+) -> Response {
+    let default = json!({"rules": [], "forwarding": {"enabled": false, "localCopy": true, "emails": []},
+        "vacation": {"enabled": false, "start": null, "end": null, "text": null, "textHtml": null, "subject": null}});
+    let own: Vec<String> = s.user(mailbox).map(|u| u.emails.clone()).unwrap_or_default();
+    let get = *method == Method::GET;
+    if route == "delegation_rule" {
+        if get {
+            return match s.delegation_rules.get(mailbox) {
+                Some(r) => ok_json(r.clone()),
+                None => no_content(),
+            };
+        }
+        s.delegation_rules.insert(mailbox.to_string(), body);
+        return ok_empty();
+    }
+    let next_id = s.next_rule_id + 1;
+    let filter = s.filters.entry(mailbox.to_string()).or_insert(default);
+    match (route, method.as_str()) {
+        ("vacation", "GET") => ok_json(filter["vacation"].clone()),
+        ("vacation", _) => {
+            let enabled = body["enabled"].as_bool().unwrap_or(false);
+            let has_text = body["text"].as_str().is_some_and(|t| !t.is_empty())
+                || body["textHtml"].as_str().is_some_and(|t| !t.is_empty());
+            // An enabled vacation without subject or text maps to a rule without an action
+            // (MailFilterRuleVacationMapper.java:41-43, MailFilterValidator.java:71-93).
+            if enabled && (body["subject"].as_str().is_none_or(str::is_empty) || !has_text) {
+                return fault(400, Some("INVALID_PARAMETER"), "No action for the rule");
+            }
+            // Not validated further: a start after the end is stored (MailboxesService.java:569-589).
+            let mut v = body;
+            v["start"] = to_the_second(&v["start"]);
+            v["end"] = to_the_second(&v["end"]);
+            filter["vacation"] = v;
+            ok_empty()
+        }
+        ("forwarding", "GET") => ok_json(filter["forwarding"].clone()),
+        ("forwarding", _) => {
+            let emails: Vec<String> = serde_json::from_value(body["emails"].clone()).unwrap_or_default();
+            if emails.iter().any(|e| own.contains(e)) {
+                return fault(
+                    400,
+                    Some("INVALID_PARAMETER"),
+                    "Cannot forward to the mailbox's own address",
+                );
+            }
+            // `enabled` with no address is stored as it is (MailFilterValidator.java:129-137 is
+            // not run here).
+            filter["forwarding"] = body;
+            ok_empty()
+        }
+        ("rules", "GET") => {
+            let mut rules: Vec<Value> = filter["rules"].as_array().cloned().unwrap_or_default();
+            // The dedicated endpoints' rules are rules too.
+            if filter["vacation"]["enabled"].as_bool() == Some(true) {
+                rules.push(json!({"id": 0, "client": "system", "type": "VACATION", "active": true, "name": "vacation", "actions": [{"name": "REPLY"}]}));
+            }
+            if filter["forwarding"]["enabled"].as_bool() == Some(true) {
+                rules.push(json!({"id": 0, "client": "system", "type": "FORWARD", "active": true, "name": "forward",
+                    "actions": [{"name": "REDIRECT", "emails": filter["forwarding"]["emails"], "keepCopy": filter["forwarding"]["localCopy"]}]}));
+            }
+            ok_json(Value::Array(rules))
+        }
+        ("rules", _) => {
+            let mut rule = body;
+            rule["id"] = json!(next_id);
+            if let Some(list) = filter["rules"].as_array_mut() {
+                list.push(rule);
+            }
+            s.next_rule_id = next_id;
+            ok_json(json!(next_id))
+        }
+        ("rule", m) => {
+            let id: i64 = rule_id.and_then(|r| r.parse().ok()).unwrap_or(-1);
+            let Some(list) = filter["rules"].as_array_mut() else {
+                return fault(404, Some("NOT_FOUND"), "no such rule");
+            };
+            let Some(pos) = list.iter().position(|r| r["id"].as_i64() == Some(id)) else {
+                return fault(404, Some("NOT_FOUND"), "no such rule");
+            };
+            match m {
+                "GET" => ok_json(list[pos].clone()),
+                "DELETE" => {
+                    list.remove(pos);
+                    ok_empty()
+                }
+                _ => {
+                    let mut rule = body;
+                    rule["id"] = json!(id);
+                    list[pos] = rule;
+                    ok_empty()
+                }
+            }
+        }
+        _ => fault(404, Some("NOT_FOUND"), "no such route"),
     }
 }
 
@@ -1025,6 +1352,15 @@ fn route_name(method: &Method, seg: &[&str]) -> &'static str {
         ("GET", ["mailboxes", _, _, "_filter"]) => "filter_get",
         ("GET", ["mailboxes", _, _, "_quota"]) => "quota",
         ("POST", ["mailboxes", _, _, "_filter"]) => "filter_set",
+        ("GET", ["mailboxes", _, "_rules"]) => "domain_rules",
+        ("GET" | "POST", ["mailboxes", _, _, "_vacation"]) => "vacation",
+        ("GET" | "POST", ["mailboxes", _, _, "_forwarding"]) => "forwarding",
+        ("GET" | "PUT", ["mailboxes", _, _, "_rules"]) => "rules",
+        ("GET" | "POST" | "DELETE", ["mailboxes", _, _, "_rules", _]) => "rule",
+        ("GET" | "POST", ["mailboxes", _, _, "_delegationRule"]) => "delegation_rule",
+        ("GET", ["users", _, _, "groupUids"]) => "group_uids",
+        ("GET", ["devices", _, "_list"]) => "devices",
+        ("DELETE", ["devices", _, _, "_partnership"]) => "partnership",
         _ => "unknown",
     }
 }
@@ -1108,8 +1444,43 @@ fn su(s: &mut State, caller: &str, q: &HashMap<String, String>) -> Response {
     ok_json(s.login_response(&target, &key))
 }
 
+/// On a mailshare, `Write` brings `SendAs` and losing `Write` loses it
+/// (MailshareAclSanitize.java:43-83): an undo cannot replay its own diff blindly.
+fn mailshare_sanitize(before: &[AccessControlEntry], acl: &mut Vec<AccessControlEntry>) {
+    let writes = |list: &[AccessControlEntry], subject: &str| {
+        list.iter()
+            .any(|e| e.subject == subject && e.verb.implies(Verb::Write))
+    };
+    let subjects: HashSet<String> = acl.iter().chain(before).map(|e| e.subject.clone()).collect();
+    for subject in subjects {
+        let now = writes(acl, &subject);
+        let has_send_as = acl
+            .iter()
+            .any(|e| e.subject == subject && e.verb.implies(Verb::SendAs));
+        if now && !has_send_as {
+            acl.push(AccessControlEntry {
+                subject,
+                verb: Verb::SendAs,
+            });
+        } else if !now && writes(before, &subject) {
+            acl.retain(|e| !(e.subject == subject && e.verb == Verb::SendAs));
+        }
+    }
+}
+
+/// The owner of a container: from the registry, else the mailbox's uid.
+fn owner_of<'a>(s: &'a State, container: &'a str) -> &'a str {
+    if let Some(c) = s.containers.iter().find(|c| c.uid == container) {
+        return &c.owner;
+    }
+    if let Some(o) = container.strip_prefix("freebusy:") {
+        return o;
+    }
+    container.trim_start_matches("mailbox:acls-")
+}
+
 fn can_manage(s: &State, caller: &str, container: &str) -> bool {
-    let owner = container.trim_start_matches("mailbox:acls-");
+    let owner = owner_of(s, container);
     if owner == caller || s.is_global_admin(caller) {
         return true;
     }
@@ -1130,21 +1501,40 @@ fn list_for_user(s: &State, domain: &str, user: &str, q: &ContainerQuery) -> Vec
     let mut subjects = vec![user.to_string(), domain.to_string()];
     subjects.extend(s.groups_of(user));
     let wanted = q.verb.clone().unwrap_or_default();
-    let mut owners: Vec<(String, String)> = s
+    // (uid, kind, owner, name): every user's and mailshare's mailbox, then the calendars
+    // and books.
+    let mut all: Vec<(String, String, String, String)> = s
         .users
         .iter()
         .filter(|u| u.domain == domain)
         .map(|u| (u.uid.clone(), u.display_name.clone()))
+        .chain(
+            s.mailshares
+                .iter()
+                .filter(|m| m.domain == domain)
+                .map(|m| (m.uid.clone(), m.name.clone())),
+        )
+        .map(|(owner, name)| {
+            (
+                format!("mailbox:acls-{owner}"),
+                "mailboxacl".to_string(),
+                owner,
+                name,
+            )
+        })
         .collect();
-    owners.extend(
-        s.mailshares
+    all.extend(
+        s.containers
             .iter()
-            .filter(|m| m.domain == domain)
-            .map(|m| (m.uid.clone(), m.name.clone())),
+            .filter(|c| c.domain == domain)
+            .map(|c| (c.uid.clone(), c.kind.clone(), c.owner.clone(), c.name.clone())),
     );
     let mut out = Vec::new();
-    for (owner, name) in owners {
-        let uid = format!("mailbox:acls-{owner}");
+    for (uid, kind, owner, name) in all {
+        if q.kind.as_ref().is_some_and(|k| *k != kind) || q.owner.as_ref().is_some_and(|o| *o != owner) {
+            continue;
+        }
+        // Owned containers are always listed, whatever the verbs asked (ContainerStore.java:160-187).
         let verbs: Vec<Verb> = if owner == user {
             vec![Verb::All]
         } else {
@@ -1159,12 +1549,18 @@ fn list_for_user(s: &State, domain: &str, user: &str, q: &ContainerQuery) -> Vec
                 .unwrap_or_default()
         };
         if verbs.is_empty()
-            || (!wanted.is_empty() && !verbs.iter().any(|v| wanted.iter().any(|w| v.implies(*w))))
+            || (owner != user
+                && !wanted.is_empty()
+                && !verbs.iter().any(|v| wanted.iter().any(|w| v.implies(*w))))
         {
             continue;
         }
-        out.push(json!({"uid": uid, "name": name, "owner": owner, "type": "mailboxacl", "domainUid": domain,
-            "ownerDisplayname": name, "verbs": verbs, "defaultContainer": true, "readOnly": false, "offlineSync": false}));
+        let owner_name = s
+            .user(&owner)
+            .map(|u| u.display_name.clone())
+            .unwrap_or_else(|| name.clone());
+        out.push(json!({"uid": uid, "name": name, "owner": owner, "type": kind, "domainUid": domain,
+            "ownerDisplayname": owner_name, "verbs": verbs, "defaultContainer": true, "readOnly": false, "offlineSync": false}));
     }
     out
 }

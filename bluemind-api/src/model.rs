@@ -229,6 +229,10 @@ pub struct ContainerQuery {
     /// Verbs (matching parent verbs too).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verb: Option<Vec<Verb>>,
+    /// Only containers owned by this uid (`ContainerQuery.owner`; the owner branch of
+    /// `Containers.java:407-410`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// `ContainerDescriptor`.
@@ -392,4 +396,108 @@ impl MailboxQuota {
     pub fn free(&self) -> Option<u64> {
         self.quota.map(|q| q.saturating_sub(self.used))
     }
+}
+
+/// `MailFilter.Vacation` (`GET|POST /mailboxes/{d}/{mbox}/_vacation`). Dates are epoch
+/// milliseconds on the wire; BlueMind stores them to the second, without a time zone
+/// (`MailFilterRuleVacationMapper.java:20-40`), and never checks that `start < end`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Vacation {
+    /// Whether the auto-reply is on (stays `true` after `end`: nothing turns it off).
+    #[serde(default)]
+    pub enabled: bool,
+    /// First instant (exclusive), epoch ms, tested against the incoming `Date:` header.
+    #[serde(default)]
+    pub start: Option<i64>,
+    /// Last instant (exclusive), epoch ms.
+    #[serde(default)]
+    pub end: Option<i64>,
+    /// Subject of the reply (required when enabled).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Plain text of the reply.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// HTML text of the reply.
+    #[serde(default)]
+    pub text_html: Option<String>,
+    /// Other fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `MailFilter.Forwarding` (`GET|POST /mailboxes/{d}/{mbox}/_forwarding`). No expiry field.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Forwarding {
+    /// Whether mail is forwarded.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Keep a copy in the mailbox (`false`: the mailbox keeps nothing).
+    #[serde(default)]
+    pub local_copy: bool,
+    /// Targets.
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// Other fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `DelegationRule` (`GET|POST /mailboxes/{d}/{mbox}/_delegationRule`): who gets a copy of
+/// the invitations sent to a calendar's owner.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegationRule {
+    /// The delegator's calendar.
+    #[serde(default)]
+    pub delegator_calendar_uid: String,
+    /// The delegates' uids.
+    #[serde(default)]
+    pub delegate_uids: Vec<String>,
+    /// The delegator's uid.
+    #[serde(default)]
+    pub delegator_uid: String,
+    /// Keep a copy in the delegator's mailbox.
+    #[serde(default)]
+    pub keep_copy: bool,
+    /// Delegates only read.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Other fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A mobile (EAS) device (`IDevice`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    /// Device identifier as the phone gives it.
+    #[serde(default)]
+    pub identifier: String,
+    /// Owner uid.
+    #[serde(default)]
+    pub owner: String,
+    /// Kind (`iPhone`, `Android`…).
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Whether the device may synchronise.
+    #[serde(default)]
+    pub has_partnership: bool,
+    /// Other fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `ListResult<T>`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ListResult<T> {
+    /// How many in all.
+    #[serde(default)]
+    pub total: u64,
+    /// The values.
+    #[serde(default = "Vec::new")]
+    pub values: Vec<T>,
 }

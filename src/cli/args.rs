@@ -13,7 +13,6 @@ use std::path::PathBuf;
 #[command(
     name = "offboard",
     version,
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = super::exit::help_text()
 )]
@@ -26,22 +25,50 @@ pub struct Cli {
     #[arg(long, value_name = "SUCCESSOR", required = true)]
     pub to: Option<String>,
 
+    #[command(flatten)]
+    pub copy: CopyOpts,
+
+    #[command(flatten)]
+    pub departure: DepartureOpts,
+
+    #[command(flatten)]
+    pub conn: ConnOpts,
+
+    #[command(flatten)]
+    pub common: CommonOpts,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command takes, before or after its name.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonOpts {
     /// Show the plan and change nothing.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub dry_run: bool,
 
     /// Do not ask for confirmation (required when there is no terminal).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub yes: bool,
 
     /// Print one JSON document on stdout instead of the human report.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 
     /// Config file (TOML; default: $OFFBOARD_CONFIG, else ~/.config/offboard/config.toml).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
+    /// Log more (-v: info, -vv: debug, -vvv: trace); secrets are never logged.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// What and how to copy.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Copy")]
+pub struct CopyOpts {
     /// Name of the folder created in the successor's mailbox (default: the leaver's display
     /// name; `{display_name}`, `{login}`, `{email}` are replaced).
     #[arg(long, value_name = "NAME")]
@@ -50,6 +77,11 @@ pub struct Cli {
     /// Also leave out folders matching this regex (raw folder names; repeatable).
     #[arg(long, value_name = "REGEX")]
     pub exclude: Vec<String>,
+
+    /// Copy the folders whose names say they are personal (Perso, Personnel, Privé,
+    /// Private…; [copy] personal_folders), left out by default and listed in the report.
+    #[arg(long)]
+    pub include_personal: bool,
 
     /// Go on even when the successor's free quota is smaller than the leaver's mailbox (the
     /// copy then stops when her mailbox is full, exit 113).
@@ -76,7 +108,57 @@ pub struct Cli {
     /// random one (reported, never shown) instead of stopping.
     #[arg(long)]
     pub reset_password: bool,
+}
 
+/// The departure beyond the mail.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Departure")]
+pub struct DepartureOpts {
+    /// Set no auto-reply (by default one names the successor for 30 days).
+    #[arg(long)]
+    pub no_auto_reply: bool,
+
+    /// Days the auto-reply runs (default 30; over 90 needs --force).
+    #[arg(long, value_name = "N", conflicts_with = "no_auto_reply")]
+    pub auto_reply_days: Option<u32>,
+
+    /// Allow an auto-reply longer than 90 days.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Leave the forwards and rules that send his mail outside the organisation on (by
+    /// default they are switched off, kept in the journal).
+    #[arg(long)]
+    pub keep_forwards: bool,
+
+    /// Forward his mail to the successor for N days, by a rule that expires by itself (a copy
+    /// stays in his mailbox). Off by default.
+    #[arg(long, value_name = "N")]
+    pub forward_days: Option<u32>,
+
+    /// Do not share his calendars and address books with the successor.
+    #[arg(long)]
+    pub no_share_calendars: bool,
+
+    /// Give the successor his rights on others' calendars and mailboxes, and his place in
+    /// their delegation rules (by default they are only reported).
+    #[arg(long)]
+    pub transfer_delegations: bool,
+
+    /// Do not lock the account (by default: his own API keys revoked, his phones unpaired,
+    /// hidden from the directory, a random password).
+    #[arg(long)]
+    pub no_lock: bool,
+
+    /// Lock without resetting his password.
+    #[arg(long)]
+    pub keep_password: bool,
+}
+
+/// Where the servers are and how to reach them.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Servers")]
+pub struct ConnOpts {
     /// BlueMind URL (overrides [bluemind] url).
     #[arg(long, value_name = "URL")]
     pub bluemind_url: Option<String>,
@@ -118,13 +200,6 @@ pub struct Cli {
     /// Where the copy journal and the run journals live.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-
-    /// Log more (-v: info, -vv: debug, -vvv: trace); secrets are never logged.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
-
-    #[command(subcommand)]
-    pub command: Option<Command>,
 }
 
 /// Subcommands.
@@ -139,12 +214,51 @@ pub enum Command {
         /// BlueMind URL (else from the config file).
         #[arg(long, value_name = "URL")]
         bluemind_url: Option<String>,
-        /// Config file.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
         /// Trust this CA (PEM).
         #[arg(long, value_name = "FILE")]
         ca_file: Option<PathBuf>,
+    },
+    /// Where the leaver's mail still goes and who can still see it: forwards and rules
+    /// (addresses outside flagged), routing, delegations, who reads his mailbox, calendars
+    /// and address books, his rights on others', groups, phones, his own API keys. Read only.
+    Audit {
+        /// The leaver.
+        #[arg(value_name = "LEAVER")]
+        leaver: String,
+        #[command(flatten)]
+        conn: ConnOpts,
+    },
+    /// At the end of the auto-reply window: a last incremental copy, counts verified, the
+    /// auto-reply and forwards off, then the account suspended (archived; mail to it then
+    /// bounces). Nothing is suspended unless the copy is verified.
+    Close {
+        /// The leaver.
+        #[arg(value_name = "LEAVER")]
+        leaver: String,
+        /// The successor (default: the one of the leaver's latest offboarding run).
+        #[arg(long, value_name = "SUCCESSOR")]
+        to: Option<String>,
+        #[command(flatten)]
+        copy: CopyOpts,
+        #[command(flatten)]
+        conn: ConnOpts,
+    },
+    /// Revert a run from its journal: what it changed in BlueMind and is still as it left it
+    /// (ACL entries, subscriptions, auto-reply, forwarding, rules, delegations, hidden,
+    /// suspended). Says what cannot be undone and what changed since (left alone). The copied
+    /// mail stays.
+    Undo {
+        /// The run (`offboard runs` lists them).
+        #[arg(value_name = "RUN-ID")]
+        run_id: String,
+        #[command(flatten)]
+        conn: ConnOpts,
+    },
+    /// List past runs from their journals: id, date, kind, leaver, successor, outcome.
+    Runs {
+        /// Where the run journals live.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Print shell completions (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(hide = true)]
@@ -216,9 +330,6 @@ pub struct ProbeArgs {
     /// Seconds before a silent server is given up.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[cfg(test)]
@@ -236,7 +347,57 @@ mod tests {
         let cli = Cli::try_parse_from(["offboard", "bertrand", "--to", "nathalie", "--dry-run"]).unwrap();
         assert_eq!(cli.leaver.as_deref(), Some("bertrand"));
         assert_eq!(cli.to.as_deref(), Some("nathalie"));
-        assert!(cli.dry_run && cli.command.is_none());
+        assert!(cli.common.dry_run && cli.command.is_none());
+    }
+
+    #[test]
+    fn common_options_go_before_or_after_the_command() {
+        for argv in [
+            &["offboard", "--config", "f.toml", "--json", "audit", "bertrand"][..],
+            &["offboard", "audit", "bertrand", "--config", "f.toml", "--json"],
+            &["offboard", "--json", "audit", "--config", "f.toml", "bertrand"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert_eq!(
+                cli.common.config.as_deref(),
+                Some(std::path::Path::new("f.toml")),
+                "{argv:?}"
+            );
+            assert!(cli.common.json, "{argv:?}");
+            assert!(matches!(cli.command, Some(Command::Audit { ref leaver, .. }) if leaver == "bertrand"));
+        }
+        for argv in [
+            &["offboard", "-v", "--yes", "--dry-run", "undo", "R1"][..],
+            &["offboard", "undo", "R1", "-v", "--yes", "--dry-run"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert!(
+                cli.common.yes && cli.common.dry_run && cli.common.verbose == 1,
+                "{argv:?}"
+            );
+        }
+        let cli =
+            Cli::try_parse_from(["offboard", "close", "bertrand", "--imap-port", "1143", "--yes"]).unwrap();
+        let Some(Command::Close { conn, to, .. }) = cli.command else {
+            panic!("not close")
+        };
+        assert_eq!((conn.imap_port, to), (Some(1143), None));
+        // The main job takes them too, and the departure switches.
+        let cli =
+            Cli::try_parse_from(["offboard", "bertrand", "--to", "n", "--no-auto-reply", "--json"]).unwrap();
+        assert!(cli.departure.no_auto_reply && cli.common.json);
+        assert!(
+            Cli::try_parse_from([
+                "offboard",
+                "bertrand",
+                "--to",
+                "n",
+                "--no-auto-reply",
+                "--auto-reply-days",
+                "3"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -53,6 +53,13 @@ pub enum Exit {
     Busy = 39,
     /// The successor's quota cannot hold the leaver's mail (nothing was changed).
     QuotaTooSmall = 40,
+    /// Some departure steps (auto-reply, forwards, sharing, lock, undo…) failed; the others
+    /// were done (listed in the report).
+    StepsFailed = 41,
+    /// `close`: the last copy is not verified, so the account was not suspended.
+    NotVerified = 42,
+    /// No run journal with that id (`undo`), or no earlier offboarding of the leaver (`close`).
+    RunUnknown = 43,
     /// The configuration is incomplete or invalid.
     Config = 78,
     /// host1 could not be reached (imapsync mode).
@@ -127,6 +134,18 @@ pub const TABLE: &[(Exit, &str)] = &[
     (
         Exit::QuotaTooSmall,
         "the successor's free quota cannot hold the leaver's mailbox (nothing was changed; `--allow-partial`)",
+    ),
+    (
+        Exit::StepsFailed,
+        "some departure steps failed (auto-reply, forwards, sharing, lock, undo…); the others were done (listed in the report)",
+    ),
+    (
+        Exit::NotVerified,
+        "`close`: the last copy is not verified, so the account was not suspended",
+    ),
+    (
+        Exit::RunUnknown,
+        "no run journal with that id (`undo`), or no earlier offboarding of the leaver (`close`)",
     ),
     (Exit::Usage, "wrong command line"),
     (
@@ -246,6 +265,10 @@ pub fn classify_workflow(e: &crate::workflow::WorkflowError) -> Exit {
         W::Busy { .. } => Exit::Busy,
         W::QuotaTooSmall { .. } => Exit::QuotaTooSmall,
         W::Interrupted => Exit::Signal,
+        W::Invalid(_) => Exit::Usage,
+        W::NotAsWritten(_) => Exit::StepsFailed,
+        W::NotVerified(_) => Exit::NotVerified,
+        W::RunUnknown(_) => Exit::RunUnknown,
     }
 }
 
@@ -335,6 +358,9 @@ pub fn workflow_hint(e: &crate::workflow::WorkflowError) -> Option<String> {
         W::Interrupted => "run the same command again: it resumes where it stopped".into(),
         W::QuotaTooSmall { .. } => "raise the successor's quota in the BlueMind console, or copy what fits with --allow-partial".into(),
         W::Busy { .. } => "one run per person at a time: run this one again once the other has ended".into(),
+        W::NotVerified(_) => "run `offboard close` again once the copy goes through (the report says what failed)".into(),
+        W::RunUnknown(_) => "`offboard runs` lists the runs this state directory holds".into(),
+        W::NotAsWritten(_) => "the report lists each change and its error; a re-run retries what is left".into(),
         _ => return None,
     })
 }
@@ -369,6 +395,9 @@ mod tests {
             | Exit::BlueMind
             | Exit::Busy
             | Exit::QuotaTooSmall
+            | Exit::StepsFailed
+            | Exit::NotVerified
+            | Exit::RunUnknown
             | Exit::Config
             | Exit::ConnectionHost1
             | Exit::ConnectionHost2
@@ -382,7 +411,7 @@ mod tests {
             | Exit::AuthUser2 => e.code(),
         };
         let codes: Vec<u8> = TABLE.iter().map(|(e, _)| every(*e)).collect();
-        assert_eq!(codes.len(), 32, "a variant is missing from the table");
+        assert_eq!(codes.len(), 35, "a variant is missing from the table");
         assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
         assert!(
             TABLE

@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_logging(cli.verbose);
+    init_logging(cli.common.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report(&anyhow::Error::new(e).context("cannot start the async runtime")),
@@ -70,13 +70,27 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let common = cli.common.clone();
+    if let (Some(leaver), Some(_)) = (&cli.leaver, &cli.command) {
+        return Err(CliError::new(Exit::Usage, format!("{leaver:?} and a command cannot go together"))
+            .hint("`offboard LEAVER --to SUCCESSOR` hands over; `offboard audit|close|undo|runs …` are commands of their own")
+            .into());
+    }
     match cli.command {
-        Some(Command::Probe(args)) => probe::run(args).await,
+        Some(Command::Probe(args)) => probe::run(args, common.json).await,
         Some(Command::Login {
             bluemind_url,
-            config,
             ca_file,
-        }) => offboard::login(bluemind_url, config, ca_file).await,
+        }) => offboard::login(bluemind_url, common.config, ca_file).await,
+        Some(Command::Audit { leaver, conn }) => offboard::audit(&common, &leaver, &conn).await,
+        Some(Command::Close {
+            leaver,
+            to,
+            copy,
+            conn,
+        }) => offboard::close(&common, &leaver, to, &copy, &conn).await,
+        Some(Command::Undo { run_id, conn }) => offboard::undo(&common, &run_id, &conn).await,
+        Some(Command::Runs { state_dir }) => offboard::runs(&common, state_dir).await,
         Some(Command::Imapsync { args }) => imapsync::run(args).await,
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;

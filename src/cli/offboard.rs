@@ -2,13 +2,13 @@
 //! and flags; the plan, the confirmation, the run, and its report for people or programs.
 
 use super::CliError;
-use super::args::{Cli, TlsMode};
+use super::args::{Cli, CommonOpts, ConnOpts, CopyOpts, DepartureOpts, TlsMode};
 use super::exit::{self, Exit};
 use super::summary;
 use crate::config::file::{ConfigFile, config_dir, load};
 use crate::config::secret::{read_private_file, secret_from_env};
 use crate::imap::{Endpoint, Security, Timeouts, TlsSettings};
-use crate::workflow::{self, OffboardReport, Outcome, Settings};
+use crate::workflow::{self, Departure, OffboardReport, Outcome, RunKind, Settings, autoreply};
 use bluemind_api::TlsOptions;
 use secrecy::SecretString;
 use std::io::{IsTerminal, Write};
@@ -56,10 +56,84 @@ fn admin_key(cfg: &ConfigFile) -> anyhow::Result<SecretString> {
         .into())
 }
 
-fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settings> {
-    let leaver = cli.leaver.clone().unwrap_or_default();
-    let successor = cli.to.clone().unwrap_or_default();
-    let url = cli
+/// What a command is about and how it was asked.
+struct Job<'a> {
+    mode: RunKind,
+    leaver: String,
+    successor: String,
+    copy: &'a CopyOpts,
+    departure: Option<&'a DepartureOpts>,
+    conn: &'a ConnOpts,
+}
+
+fn usage(msg: impl Into<String>, hint: &str) -> anyhow::Error {
+    CliError::new(Exit::Usage, msg).hint(hint).into()
+}
+
+/// The departure steps from flags and `[auto_reply]`; checked before anything is asked.
+fn departure(d: Option<&DepartureOpts>, cfg: &ConfigFile) -> anyhow::Result<Departure> {
+    let Some(d) = d else {
+        return Ok(Departure {
+            auto_reply: None,
+            ..Departure::default()
+        });
+    };
+    let auto_reply = if d.no_auto_reply {
+        None
+    } else {
+        let language = cfg.auto_reply.language.as_deref().unwrap_or("fr+en");
+        let mut template = autoreply::builtin(language).ok_or_else(|| {
+            config_error(
+                format!("[auto_reply] language = {language:?}"),
+                "use fr, en or fr+en, or write your own subject and text",
+            )
+        })?;
+        if let Some(sub) = &cfg.auto_reply.subject {
+            template.subject = sub.clone();
+        }
+        if let Some(text) = &cfg.auto_reply.text {
+            template.text = text.clone();
+        }
+        let days = d
+            .auto_reply_days
+            .or(cfg.auto_reply.days)
+            .unwrap_or(autoreply::DEFAULT_DAYS);
+        autoreply::window(0, days, d.force).map_err(|e| usage(e, "see `offboard --help`, Departure"))?;
+        Some(autoreply::AutoReply { days, template })
+    };
+    if let Some(days) = d.forward_days {
+        if days == 0 {
+            return Err(usage(
+                "--forward-days 0 would forward nothing",
+                "give a number of days, or leave it out",
+            ));
+        }
+        if days > autoreply::MAX_DAYS && !d.force {
+            return Err(usage(
+                format!(
+                    "a forward of {days} days is longer than the {} days data-protection guidance allows",
+                    autoreply::MAX_DAYS
+                ),
+                "pass --force to set it anyway",
+            ));
+        }
+    }
+    Ok(Departure {
+        auto_reply,
+        keep_forwards: d.keep_forwards,
+        forward_days: d.forward_days,
+        share_calendars: !d.no_share_calendars,
+        transfer_delegations: d.transfer_delegations,
+        lock: !d.no_lock,
+        reset_password: !d.keep_password,
+    })
+}
+
+fn settings(job: &Job<'_>, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settings> {
+    let (conn, copy) = (job.conn, job.copy);
+    let leaver = job.leaver.clone();
+    let successor = job.successor.clone();
+    let url = conn
         .bluemind_url
         .clone()
         .or(cfg.bluemind.url.clone())
@@ -69,7 +143,7 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
                 "set [bluemind] url in the config file, or pass --bluemind-url https://bm.example.com",
             )
         })?;
-    let domain = cli
+    let domain = conn
         .domain
         .clone()
         .or(cfg.bluemind.domain.clone())
@@ -81,19 +155,21 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
             )
         })?;
     let api_tls = TlsOptions {
-        ca_file: cli.ca_file.clone().or(cfg.bluemind.ca_file.clone()),
-        insecure: cli.insecure || cfg.bluemind.insecure,
+        ca_file: conn.ca_file.clone().or(cfg.bluemind.ca_file.clone()),
+        insecure: conn.insecure || cfg.bluemind.insecure,
         timeout: None,
     };
     // The admin key travels in every request: never in clear to another machine unless asked.
-    if url.trim().to_ascii_lowercase().starts_with("http://") && !is_loopback(&host_of(&url)) && !cli.insecure
+    if url.trim().to_ascii_lowercase().starts_with("http://")
+        && !is_loopback(&host_of(&url))
+        && !conn.insecure
     {
         return Err(config_error(
             format!("the BlueMind URL {url} is not encrypted: the admin key would travel in clear"),
             "use https://, or pass --insecure if this network is trusted",
         ));
     }
-    let tls_mode = match cli.imap_tls {
+    let tls_mode = match conn.imap_tls {
         Some(TlsMode::Implicit) => Security::Implicit,
         Some(TlsMode::Starttls) => Security::StartTls,
         Some(TlsMode::None) => Security::None,
@@ -109,25 +185,25 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
             }
         },
     };
-    let host = cli
+    let host = conn
         .imap_host
         .clone()
         .or(cfg.imap.host.clone())
         .unwrap_or_else(|| host_of(&url));
-    let port = cli
+    let port = conn
         .imap_port
         .or(cfg.imap.port)
         .unwrap_or(if tls_mode == Security::Implicit { 993 } else { 143 });
     let imap_tls = TlsSettings {
-        ca_file: cli
+        ca_file: conn
             .ca_file
             .clone()
             .or(cfg.imap.ca_file.clone())
             .or(cfg.bluemind.ca_file.clone()),
-        insecure: cli.insecure || cfg.imap.insecure,
+        insecure: conn.insecure || cfg.imap.insecure,
     };
     if api_tls.insecure || imap_tls.insecure {
-        let from = if cli.insecure {
+        let from = if conn.insecure {
             "--insecure"
         } else {
             "insecure = true in the config file"
@@ -135,21 +211,21 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         eprintln!("warning: TLS certificates are not verified ({from})");
     }
     let mut timeouts = Timeouts::default();
-    if let Some(secs) = cli.timeout.or(cfg.imap.timeout) {
+    if let Some(secs) = conn.timeout.or(cfg.imap.timeout) {
         timeouts.io = std::time::Duration::from_secs(secs.max(1));
         timeouts.connect = timeouts
             .connect
             .min(timeouts.io.max(std::time::Duration::from_secs(5)));
     }
     let imap = Endpoint::new(host, port, tls_mode, &imap_tls, timeouts)?;
-    let state_dir = cli
+    let state_dir = conn
         .state_dir
         .clone()
         .or(cfg.copy.state_dir.clone())
         .or_else(|| crate::sync::journal::default_dir().and_then(|d| d.parent().map(PathBuf::from)))
         .ok_or_else(|| config_error("no state directory", "set [copy] state_dir or --state-dir"))?;
     let mut excludes = cfg.copy.exclude.clone();
-    excludes.extend(cli.exclude.iter().cloned());
+    excludes.extend(copy.exclude.iter().cloned());
     let run_id = format!(
         "{}-{:04x}",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
@@ -163,30 +239,53 @@ fn settings(cli: &Cli, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settin
         api_tls,
         admin_key: admin_key(cfg)?,
         imap,
-        folder_template: cli
+        folder_template: copy
             .folder
             .clone()
             .or(cfg.copy.folder.clone())
             .unwrap_or_else(|| "{display_name}".into()),
         excludes,
         dry_run,
-        reset_password: cli.reset_password,
-        workers: cli.workers.or(cfg.copy.workers).unwrap_or(2).clamp(1, 16),
-        recopy_removed: cli.recopy_removed,
-        verify: cli.verify,
-        fix_messages: cli.fix_messages,
-        allow_partial: cli.allow_partial,
+        reset_password: copy.reset_password,
+        workers: conn.workers.or(cfg.copy.workers).unwrap_or(2).clamp(1, 16),
+        recopy_removed: copy.recopy_removed,
+        verify: copy.verify,
+        fix_messages: copy.fix_messages,
+        allow_partial: copy.allow_partial,
         state_dir,
         run_id,
+        mode: job.mode,
+        departure: departure(job.departure, cfg)?,
+        force: job.departure.is_some_and(|d| d.force),
+        personal_folders: if copy.include_personal {
+            Vec::new()
+        } else {
+            cfg.copy
+                .personal_folders
+                .clone()
+                .unwrap_or_else(|| workflow::PERSONAL_FOLDERS.iter().map(|s| s.to_string()).collect())
+        },
     })
 }
 
-async fn execute(s: &Settings, json: bool) -> Outcome {
-    let mut printer = summary::Printer::new(!json).dry_run(s.dry_run);
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    workflow::run(s, &mut printer, interrupt).await
+/// What to carry out once the settings are made.
+#[derive(Clone, Copy)]
+enum Work<'a> {
+    Run,
+    Undo(&'a str),
+}
+
+async fn execute(s: &Settings, work: Work<'_>, json: bool) -> Outcome {
+    match work {
+        Work::Run => {
+            let mut printer = summary::Printer::new(!json).dry_run(s.dry_run);
+            let interrupt = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            workflow::run(s, &mut printer, interrupt).await
+        }
+        Work::Undo(of) => workflow::undo(s, of).await,
+    }
 }
 
 /// The exit code of a finished run.
@@ -203,21 +302,163 @@ fn exit_of(o: &Outcome) -> Exit {
     if o.report.grants.iter().any(|g| g.status == "failed") {
         return Exit::GrantsFailed;
     }
+    if o.report.steps.iter().any(|s| s.status != "ok") {
+        return Exit::StepsFailed;
+    }
     Exit::Ok
 }
 
 pub(super) async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let (cfg, _) = load(cli.config.as_deref())?;
+    let job = Job {
+        mode: RunKind::Offboard,
+        leaver: cli.leaver.clone().unwrap_or_default(),
+        successor: cli.to.clone().unwrap_or_default(),
+        copy: &cli.copy,
+        departure: Some(&cli.departure),
+        conn: &cli.conn,
+    };
+    plan_then_carry_out(&cli.common, &job, Work::Run).await
+}
+
+/// `offboard close LEAVER`: the successor is the one of his latest offboarding unless given.
+pub(super) async fn close(
+    common: &CommonOpts,
+    leaver: &str,
+    to: Option<String>,
+    copy: &CopyOpts,
+    conn: &ConnOpts,
+) -> anyhow::Result<Exit> {
+    let (cfg, _) = load(common.config.as_deref())?;
+    let successor = match to {
+        Some(t) => t,
+        None => {
+            let state = state_dir(conn, &cfg)?;
+            workflow::runs::latest_offboarding(&state, leaver)
+                .and_then(|j| j.successor.map(|p| p.login))
+                .ok_or_else(|| {
+                    CliError::new(
+                        Exit::RunUnknown,
+                        format!("no offboarding of {leaver} in {}", state.join("runs").display()),
+                    )
+                    .hint("pass --to SUCCESSOR, or --state-dir where the runs were kept")
+                })?
+        }
+    };
+    let job = Job {
+        mode: RunKind::Close,
+        leaver: leaver.to_string(),
+        successor,
+        copy,
+        departure: None,
+        conn,
+    };
+    plan_then_carry_out(common, &job, Work::Run).await
+}
+
+/// `offboard undo RUN-ID`.
+pub(super) async fn undo(common: &CommonOpts, run_id: &str, conn: &ConnOpts) -> anyhow::Result<Exit> {
+    let (cfg, _) = load(common.config.as_deref())?;
+    let state = state_dir(conn, &cfg)?;
+    let journal = workflow::runs::find(&state, run_id).ok_or_else(|| {
+        CliError::new(
+            Exit::RunUnknown,
+            format!("no run {run_id} in {}", state.join("runs").display()),
+        )
+        .hint("`offboard runs` lists the runs; pass --state-dir where they were kept")
+    })?;
+    let person = |p: &Option<workflow::PersonReport>| p.as_ref().map(|p| p.email.clone()).unwrap_or_default();
+    let copy = CopyOpts::default();
+    let job = Job {
+        mode: RunKind::Undo,
+        leaver: person(&journal.leaver),
+        successor: person(&journal.successor),
+        copy: &copy,
+        departure: None,
+        conn,
+    };
+    plan_then_carry_out(common, &job, Work::Undo(run_id)).await
+}
+
+/// `offboard audit LEAVER`: read only, no confirmation.
+pub(super) async fn audit(common: &CommonOpts, leaver: &str, conn: &ConnOpts) -> anyhow::Result<Exit> {
+    let (cfg, _) = load(common.config.as_deref())?;
+    let copy = CopyOpts::default();
+    let job = Job {
+        mode: RunKind::Offboard,
+        leaver: leaver.to_string(),
+        successor: String::new(),
+        copy: &copy,
+        departure: None,
+        conn,
+    };
+    let s = settings(&job, &cfg, true)?;
+    let o = workflow::audit_only(&s).await;
+    let code = o.error.as_ref().map(exit::classify_workflow).unwrap_or(Exit::Ok);
+    finish(&o, common.json, code)
+}
+
+/// `offboard runs`.
+pub(super) async fn runs(common: &CommonOpts, dir: Option<PathBuf>) -> anyhow::Result<Exit> {
+    let (cfg, _) = load(common.config.as_deref())?;
+    let conn = ConnOpts {
+        state_dir: dir,
+        ..Default::default()
+    };
+    let state = state_dir(&conn, &cfg)?;
+    let list = workflow::runs::list(&state);
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(Exit::Ok);
+    }
+    if list.is_empty() {
+        println!("No run recorded in {}", state.join("runs").display());
+        return Ok(Exit::Ok);
+    }
+    println!(
+        "{:<26} {:<20} {:<8} {:<14} {:<14} {:<11} {:>7}",
+        "RUN", "STARTED", "KIND", "LEAVER", "SUCCESSOR", "OUTCOME", "CHANGES"
+    );
+    for r in list {
+        let kind = serde_json::to_value(r.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!(
+            "{:<26} {:<20} {:<8} {:<14} {:<14} {:<11} {:>7}{}",
+            r.run_id,
+            r.started_at,
+            kind,
+            r.leaver.unwrap_or_default(),
+            r.successor.unwrap_or_default(),
+            r.outcome,
+            r.changes,
+            r.undoes.map(|u| format!("  (undoes {u})")).unwrap_or_default()
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn state_dir(conn: &ConnOpts, cfg: &ConfigFile) -> anyhow::Result<PathBuf> {
+    conn.state_dir
+        .clone()
+        .or(cfg.copy.state_dir.clone())
+        .or_else(|| crate::sync::journal::default_dir().and_then(|d| d.parent().map(PathBuf::from)))
+        .ok_or_else(|| config_error("no state directory", "set [copy] state_dir or --state-dir"))
+}
+
+/// The plan first (a dry run), then, once confirmed on a terminal or with `--yes`, the run.
+async fn plan_then_carry_out(common: &CommonOpts, job: &Job<'_>, work: Work<'_>) -> anyhow::Result<Exit> {
+    let (cfg, _) = load(common.config.as_deref())?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if cli.dry_run || !cli.yes {
-        let plan_settings = settings(&cli, &cfg, true)?;
-        let plan = execute(&plan_settings, cli.json).await;
+    if common.dry_run || !common.yes {
+        let plan_settings = settings(job, &cfg, true)?;
+        let plan = execute(&plan_settings, work, common.json).await;
         let code = exit_of(&plan);
-        if cli.dry_run || plan.error.is_some() || code != Exit::Ok {
-            return finish(&plan, cli.json, code);
+        if common.dry_run || plan.error.is_some() || code != Exit::Ok {
+            return finish(&plan, common.json, code);
         }
         if !interactive {
-            print_report(&plan.report, cli.json, None);
+            print_report(&plan.report, common.json, None);
             return Err(
                 CliError::new(Exit::NeedsConfirmation, "this is the plan; nothing was changed")
                     .hint("run again with --yes to carry it out (no terminal to confirm on)")
@@ -234,10 +475,10 @@ pub(super) async fn run(cli: Cli) -> anyhow::Result<Exit> {
             return Ok(Exit::Ok);
         }
     }
-    let s = settings(&cli, &cfg, false)?;
-    let outcome = execute(&s, cli.json).await;
+    let s = settings(job, &cfg, false)?;
+    let outcome = execute(&s, work, common.json).await;
     let code = exit_of(&outcome);
-    finish(&outcome, cli.json, code)
+    finish(&outcome, common.json, code)
 }
 
 fn finish(o: &Outcome, json: bool, code: Exit) -> anyhow::Result<Exit> {
@@ -270,9 +511,53 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             .unwrap_or_else(|| "?".into())
     };
     println!();
+    let title = match (r.kind, r.dry_run) {
+        (_, true)
+            if r.audit.is_some() && r.steps.iter().all(|s| s.name == "preflight" || s.name == "audit") =>
+        {
+            "Audit:"
+        }
+        (RunKind::Undo, true) => "Undo plan:",
+        (RunKind::Undo, false) => "Undone:",
+        (RunKind::Close, true) => "Close plan:",
+        (RunKind::Close, false) => "Closed:",
+        (_, true) => "Plan:",
+        (_, false) => "Offboarded:",
+    };
+    if let Some(of) = &r.undoes {
+        println!("{title} run {of}, {} → {}", who(&r.leaver), who(&r.successor));
+        for i in &r.undo {
+            println!(
+                "  {:<13} {}{}",
+                i.status.replace('_', " "),
+                i.label,
+                if i.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", i.detail)
+                }
+            );
+        }
+        for s in r.steps.iter().filter(|s| s.status != "ok") {
+            println!("  Step {} failed: {}", s.name, s.error.as_deref().unwrap_or(""));
+        }
+        println!("  Run {} took {:.1} s", r.run_id, r.duration_secs);
+        return;
+    }
+    if r.successor.as_ref().is_none_or(|p| p.uid.is_empty()) {
+        println!(
+            "{title} {}{}",
+            who(&r.leaver),
+            r.domain
+                .as_ref()
+                .map(|d| format!(", domain {d}"))
+                .unwrap_or_default()
+        );
+        print_steps(r);
+        return;
+    }
     println!(
-        "{} {} → {}{}",
-        if r.dry_run { "Plan:" } else { "Offboarded:" },
+        "{title} {} → {}{}",
         who(&r.leaver),
         who(&r.successor),
         r.domain
@@ -384,15 +669,38 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             );
         }
     }
+    print_steps(r);
     for s in r.steps.iter().filter(|s| s.status != "ok") {
         println!("  Step {} failed: {}", s.name, s.error.as_deref().unwrap_or(""));
     }
-    let nothing =
-        r.copy.as_ref().is_some_and(|c| c.copied() == 0) && r.grants.iter().all(|g| g.status == "already");
+    let nothing = r.copy.as_ref().is_some_and(|c| c.copied() == 0)
+        && r.grants.iter().all(|g| g.status == "already")
+        && r.changes.is_empty();
     if !r.dry_run && nothing && r.steps.iter().all(|s| s.status == "ok") {
         println!("  Nothing left to do: the hand-over was already complete.");
     }
     println!("  Run {} took {:.1} s", r.run_id, r.duration_secs);
+}
+
+/// Each step's notes and its failed changes, in the order the steps ran.
+fn print_steps(r: &OffboardReport) {
+    for st in r.steps.iter().filter(|s| !s.notes.is_empty()) {
+        let mut name = st.name.replace('-', " ");
+        if let Some(first) = name.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        println!("  {name}:");
+        for n in &st.notes {
+            println!("    {n}");
+        }
+        for c in r
+            .changes
+            .iter()
+            .filter(|c| c.step == st.name && c.status == workflow::ChangeStatus::Failed)
+        {
+            println!("    FAILED: {}: {}", c.label, c.error.as_deref().unwrap_or(""));
+        }
+    }
 }
 
 /// `offboard login`: asks for the admin key without echo, checks it, stores it 0600.

@@ -9,7 +9,7 @@ use crate::imap::wire::mutf7;
 use crate::imap::{AuthMechanism, Credentials, Endpoint, Security, Session, Timeouts, TlsSettings};
 use std::time::Duration;
 
-pub(super) async fn run(args: ProbeArgs) -> anyhow::Result<Exit> {
+pub(super) async fn run(args: ProbeArgs, json: bool) -> anyhow::Result<Exit> {
     let security = match args.tls {
         TlsMode::Implicit => Security::Implicit,
         TlsMode::Starttls => Security::StartTls,
@@ -54,7 +54,7 @@ pub(super) async fn run(args: ProbeArgs) -> anyhow::Result<Exit> {
     let capabilities: Vec<String> = session.capabilities().iter().cloned().collect();
     session.logout().await;
 
-    if args.json {
+    if json {
         let folders: Vec<serde_json::Value> = folders
             .iter()
             .map(|f| {

@@ -53,6 +53,24 @@ pub struct CopySection {
     pub workers: Option<usize>,
     /// State directory.
     pub state_dir: Option<PathBuf>,
+    /// Folder names (any level, case-insensitive) left out as personal; replaces the
+    /// built-in list (Perso, Personnel, Privé, Private…). `[]` copies every folder.
+    pub personal_folders: Option<Vec<String>>,
+}
+
+/// `[auto_reply]`: the message naming the successor.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoReplySection {
+    /// Built-in template: `fr`, `en` or `fr+en` (default).
+    pub language: Option<String>,
+    /// Own subject (placeholders `{leaver}`, `{leaver_email}`, `{successor}`,
+    /// `{successor_email}`, `{until}`).
+    pub subject: Option<String>,
+    /// Own text (same placeholders).
+    pub text: Option<String>,
+    /// Days (default 30; over 90 needs --force).
+    pub days: Option<u32>,
 }
 
 /// The whole file.
@@ -68,6 +86,9 @@ pub struct ConfigFile {
     /// `[copy]`.
     #[serde(default)]
     pub copy: CopySection,
+    /// `[auto_reply]`.
+    #[serde(default)]
+    pub auto_reply: AutoReplySection,
 }
 
 /// A config file that cannot be used.

@@ -146,6 +146,9 @@ pub struct FolderRules {
     pub skip_special_use: Vec<String>,
     /// Leave out these top-level folders by name (UTF-8, e.g. `Outbox`).
     pub skip_names: Vec<String>,
+    /// Leave out, as personal, folders with a level of their name among these (UTF-8,
+    /// case-insensitive: `Perso`, `Privé`…), and everything under them.
+    pub skip_personal: Vec<String>,
     /// Force the source separator (`--sep1`).
     pub sep1: Option<char>,
     /// Force the destination separator (`--sep2`).
@@ -193,6 +196,9 @@ pub struct FolderMapping {
     /// valid on the wire and is copied under a sane one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Left out as personal mail.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub personal: bool,
 }
 
 /// A folder name that cannot be mapped.
@@ -246,6 +252,7 @@ pub fn plan_folders(
                 dest_utf8: String::new(),
                 skipped: Some(reason),
                 note: None,
+                personal: false,
             });
             continue;
         }
@@ -266,6 +273,20 @@ pub fn plan_folders(
             .any(|n| utf8.strip_prefix(&prefix1).unwrap_or(&utf8) == n)
         {
             skipped = Some("left out by default".to_string());
+        }
+        let personal = skipped.is_none()
+            && utf8
+                .strip_prefix(&prefix1)
+                .unwrap_or(&utf8)
+                .split(sep1)
+                .any(|level| {
+                    rules
+                        .skip_personal
+                        .iter()
+                        .any(|p| p.to_lowercase() == level.trim().to_lowercase())
+                });
+        if personal {
+            skipped = Some("personal folder (--include-personal copies it)".to_string());
         }
         // Strip the source prefix (never from INBOX), then the --subfolder1 root.
         let mut rel = utf8.strip_prefix(&display(&prefix1)).unwrap_or(&utf8).to_string();
@@ -335,6 +356,7 @@ pub fn plan_folders(
             dest_utf8,
             skipped,
             note,
+            personal,
         });
     }
     out.sort_by(|a, b| a.source.cmp(&b.source));

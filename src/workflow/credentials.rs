@@ -180,6 +180,11 @@ pub(super) async fn mint_keys(c: &mut Credentials, run_id: &str) -> Result<(), W
 }
 
 impl Credentials {
+    /// The su session as the leaver, while it is open.
+    pub(super) fn leaver_session(&self) -> Option<&Client> {
+        self.leaver.session.as_ref()
+    }
+
     /// The IMAP passwords: the run's key, else the reset password, else the session token.
     pub fn imap_secrets(&self) -> Result<(SecretString, SecretString), WorkflowError> {
         let pick = |u: &UserCreds, role: &'static str| {

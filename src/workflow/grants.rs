@@ -10,14 +10,15 @@
 //! synthetic `{owner, All}` entry (`AclService.java:112-118`): the owner's rights on her own
 //! mailbox are implicit, so her entries are never written back as stored rows.
 
-use super::report::GrantReport;
+use super::report::{Action, Change, ChangeStatus, GrantReport};
 use super::{Settings, WorkflowError, preflight::Preflight};
 use bluemind_api::{
     AccessControlEntry, ApiError, Client, ContainerDescriptor, ContainerQuery, ContainerSubscription, Verb,
 };
+use serde_json::json;
 use std::collections::HashSet;
 
-fn verbs_of(acl: &[AccessControlEntry], subject: &str) -> Vec<Verb> {
+pub(super) fn verbs_of(acl: &[AccessControlEntry], subject: &str) -> Vec<Verb> {
     let mut v: Vec<Verb> = acl
         .iter()
         .filter(|e| e.subject == subject)
@@ -28,36 +29,38 @@ fn verbs_of(acl: &[AccessControlEntry], subject: &str) -> Vec<Verb> {
     v
 }
 
-fn names(v: &[Verb]) -> Vec<String> {
+pub(super) fn names(v: &[Verb]) -> Vec<String> {
     v.iter().map(|x| format!("{x:?}")).collect()
 }
 
 /// The ACL to write: what was read, without the owner's own entries on a user's mailbox
-/// (implicit; synthetic on BlueMind 5), plus the successor's Read.
-fn merged(
+/// (implicit; synthetic on BlueMind 5), plus `verbs` for `grantee`.
+pub(super) fn merged(
     acl: &[AccessControlEntry],
     owner_implicit: Option<&str>,
-    successor: &str,
+    grantee: &str,
+    verbs: &[Verb],
 ) -> Vec<AccessControlEntry> {
     let mut out: Vec<AccessControlEntry> = acl
         .iter()
         .filter(|e| Some(e.subject.as_str()) != owner_implicit)
         .cloned()
         .collect();
-    out.push(AccessControlEntry {
-        subject: successor.to_string(),
-        verb: Verb::Read,
-    });
+    out.extend(verbs.iter().map(|v| AccessControlEntry {
+        subject: grantee.to_string(),
+        verb: *v,
+    }));
     out
 }
 
 /// Whether the ACL read back keeps every entry that was there (owner entries of a user's
-/// mailbox aside) and gives the successor Read.
-fn verified(
+/// mailbox aside) and gives `grantee` `verb`.
+pub(super) fn verified(
     before: &[AccessControlEntry],
     after: &[AccessControlEntry],
     owner_implicit: Option<&str>,
-    successor: &str,
+    grantee: &str,
+    verb: Verb,
 ) -> bool {
     let kept = before
         .iter()
@@ -67,8 +70,8 @@ fn verified(
                 .iter()
                 .any(|x| x.subject == e.subject && x.verb.implies(e.verb))
         });
-    let read = verbs_of(after, successor).iter().any(|v| v.implies(Verb::Read));
-    kept && read
+    let given = verbs_of(after, grantee).iter().any(|v| v.implies(verb));
+    kept && given
 }
 
 pub(super) async fn apply(
@@ -79,6 +82,7 @@ pub(super) async fn apply(
     let query = ContainerQuery {
         kind: Some("mailboxacl".into()),
         verb: Some(vec![Verb::Read]),
+        owner: None,
     };
     let containers = admin
         .containers_for_user(&pre.domain_uid, &pre.leaver.uid, &query)
@@ -111,6 +115,7 @@ pub(super) async fn apply(
             status: "failed".into(),
             via: None,
             subscribed: subscribed.contains(&c.uid),
+            subscribed_now: false,
             error: None,
         };
         // One mailbox's failure is its own: the others go on.
@@ -160,11 +165,11 @@ async fn grant_one(
             g.status = "planned".into();
         } else {
             admin
-                .set_acl(&c.uid, &merged(&acl, owner_implicit, successor))
+                .set_acl(&c.uid, &merged(&acl, owner_implicit, successor, &[Verb::Read]))
                 .await?;
             let check = admin.get_acl(&c.uid).await?;
             g.after = names(&verbs_of(&check, successor));
-            if verified(&acl, &check, owner_implicit, successor) {
+            if verified(&acl, &check, owner_implicit, successor, Verb::Read) {
                 g.status = "added".into();
             } else {
                 g.status = "failed".into();
@@ -176,6 +181,7 @@ async fn grant_one(
     if !g.subscribed {
         if s.dry_run {
             g.subscribed = true;
+            g.subscribed_now = true;
         } else {
             let sub = ContainerSubscription {
                 container_uid: c.uid.clone(),
@@ -183,7 +189,10 @@ async fn grant_one(
                 automount: true,
             };
             match admin.subscribe(&pre.domain_uid, successor, &[sub]).await {
-                Ok(()) => g.subscribed = true,
+                Ok(()) => {
+                    g.subscribed = true;
+                    g.subscribed_now = true;
+                }
                 Err(e) => {
                     g.status = "failed".into();
                     g.error = Some(format!("subscription failed: {e}"));
@@ -192,6 +201,45 @@ async fn grant_one(
         }
     }
     Ok(())
+}
+
+/// The journal's view of the grants: each ACL entry and subscription this run added.
+pub(super) fn changes(grants: &[GrantReport], pre: &Preflight, dry_run: bool) -> Vec<Change> {
+    let status = if dry_run {
+        ChangeStatus::Planned
+    } else {
+        ChangeStatus::Applied
+    };
+    let mut out = Vec::new();
+    for g in grants {
+        if matches!(g.status.as_str(), "added" | "planned") {
+            out.push(Change {
+                step: "grants".into(),
+                action: Action::Acl,
+                target: g.container.clone(),
+                label: format!("mailbox {} ({})", g.mailbox, g.kind),
+                subject: Some(pre.successor.uid.clone()),
+                before: json!(g.before),
+                after: json!(g.after),
+                status,
+                error: None,
+            });
+        }
+        if g.subscribed_now {
+            out.push(Change {
+                step: "grants".into(),
+                action: Action::Subscription,
+                target: g.container.clone(),
+                label: format!("{} subscribed to {}", pre.successor.login, g.mailbox),
+                subject: Some(pre.successor.uid.clone()),
+                before: json!(false),
+                after: json!(true),
+                status,
+                error: None,
+            });
+        }
+    }
+    out
 }
 
 /// How the successor reads a mailbox without an entry of her own: the first group among its
@@ -241,18 +289,18 @@ mod tests {
             ace("bertrand", Verb::Read),
             ace("bertrand", Verb::Freebusy),
         ];
-        let m = merged(&read, Some("helene"), "nathalie");
+        let m = merged(&read, Some("helene"), "nathalie", &[Verb::Read]);
         assert!(m.iter().all(|e| e.subject != "helene"), "{m:?}");
         assert!(m.contains(&ace("bertrand", Verb::Read)) && m.contains(&ace("bertrand", Verb::Freebusy)));
         assert!(m.contains(&ace("nathalie", Verb::Read)));
         // A mailshare has no implicit owner: every entry stays.
-        let m = merged(&read, None, "nathalie");
+        let m = merged(&read, None, "nathalie", &[Verb::Read]);
         assert_eq!(m.len(), read.len() + 1);
         // The check ignores the owner's entries of a user's mailbox (the read may add them).
         let after = vec![ace("bertrand", Verb::Read), ace("nathalie", Verb::Read)];
-        assert!(verified(&read, &after, Some("helene"), "nathalie"));
+        assert!(verified(&read, &after, Some("helene"), "nathalie", Verb::Read));
         assert!(
-            !verified(&read, &after, None, "nathalie"),
+            !verified(&read, &after, None, "nathalie", Verb::Read),
             "a dropped entry is caught"
         );
     }

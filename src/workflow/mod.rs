@@ -2,19 +2,35 @@
 //!
 //! Steps, each planned before it is applied (the dry run is the plan): preflight (admin key,
 //! domain, both users, IMAP, su), credentials (a su session per user, then a named API key
-//! minted with it; a password reset of the leaver only on explicit request), copy (the sync
-//! engine, into a subfolder of the successor's mailbox), grants (read access to the shared
-//! mailboxes the leaver could read, merged into each ACL and verified), cleanup (keys deleted
-//! and sessions closed — on success, failure or Ctrl-C — and keys left by a crashed run).
+//! minted with it; a password reset of the leaver only on explicit request), the audit (read
+//! only), forwards leaking outside off, the auto-reply, the lock, copy (the sync engine, into
+//! a subfolder of the successor's mailbox, personal folders left out), grants (read access to
+//! the shared mailboxes the leaver could read, merged into each ACL and verified), calendars
+//! and address books shared, delegations reported (or handed over), cleanup (keys deleted and
+//! sessions closed — on success, failure or Ctrl-C — and keys left by a crashed run).
+//! `close` copies a last time, verifies, switches off, then suspends; `undo` reverts a run from
+//! its journal. Every change is journalled with its value before and after as the step ends.
 //! Imports `bluemind-api`, `sync`, `imap` (to open stores) and `config`; prints nothing.
 
+mod account;
+pub mod audit;
+pub mod autoreply;
 mod credentials;
+mod delegations;
+mod departure;
+mod forwards;
 mod grants;
 pub mod lock;
 mod preflight;
 pub mod report;
+pub mod runs;
+mod sharing;
+pub mod undo;
 
-pub use report::{GrantReport, OffboardReport, PersonReport, StepReport};
+pub use departure::is_external;
+pub use report::{
+    Action, Change, ChangeStatus, GrantReport, OffboardReport, PersonReport, RunKind, StepReport,
+};
 
 use crate::imap::{AuthMechanism, Credentials, Endpoint, ImapError, Session};
 use crate::sync::{FolderRules, Journal, Reporter, SyncError, SyncOptions};
@@ -62,7 +78,68 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// This run's id (names the keys: `offboard <run-id>`).
     pub run_id: String,
+    /// Offboard or close.
+    pub mode: RunKind,
+    /// The departure steps beyond the mail.
+    pub departure: Departure,
+    /// Allow what the defaults refuse (an auto-reply over 90 days).
+    pub force: bool,
+    /// Folder names (any level, case-insensitive) left out as personal; empty copies them.
+    pub personal_folders: Vec<String>,
 }
+
+/// The departure steps beyond the mail, each on or off.
+#[derive(Debug, Clone)]
+pub struct Departure {
+    /// The auto-reply naming the successor (`None`: `--no-auto-reply`).
+    pub auto_reply: Option<autoreply::AutoReply>,
+    /// Leave the forwards that send mail outside as they are (`--keep-forwards`).
+    pub keep_forwards: bool,
+    /// Forward his mail to the successor for this many days (`--forward-days`).
+    pub forward_days: Option<u32>,
+    /// Share his calendars and address books with the successor.
+    pub share_calendars: bool,
+    /// Give his delegations to the successor.
+    pub transfer_delegations: bool,
+    /// Lock the account (keys, devices, hidden, password).
+    pub lock: bool,
+    /// Reset his password as part of the lock.
+    pub reset_password: bool,
+}
+
+impl Default for Departure {
+    fn default() -> Self {
+        Departure {
+            auto_reply: Some(autoreply::AutoReply {
+                days: autoreply::DEFAULT_DAYS,
+                template: autoreply::builtin("fr+en").unwrap_or(autoreply::Template {
+                    subject: String::new(),
+                    text: String::new(),
+                }),
+            }),
+            keep_forwards: false,
+            forward_days: None,
+            share_calendars: true,
+            transfer_delegations: false,
+            lock: true,
+            reset_password: true,
+        }
+    }
+}
+
+/// The names that say a folder is private (CNIL: personal mail is not opened). Compared with
+/// each level of a folder's name, ignoring case.
+pub const PERSONAL_FOLDERS: &[&str] = &[
+    "Perso",
+    "Personnel",
+    "Personnelle",
+    "Privé",
+    "Prive",
+    "Private",
+    "Personal",
+    "Privat",
+    "Persönlich",
+];
 
 /// Why a run stopped. Each has its own exit code in the CLI.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +232,18 @@ pub enum WorkflowError {
     /// Interrupted (Ctrl-C); credentials were cleaned up.
     #[error("interrupted; the keys were deleted, a re-run resumes")]
     Interrupted,
+    /// A value given is refused before anything is asked of BlueMind.
+    #[error("{0}")]
+    Invalid(String),
+    /// BlueMind took a write but reads back something else (or some writes of a step failed).
+    #[error("{0} not as written")]
+    NotAsWritten(String),
+    /// `close` stops before suspending: the last copy is not verified.
+    #[error("the last copy is not verified ({0}); the account was not suspended")]
+    NotVerified(String),
+    /// No journal for that run (undo), or no earlier offboarding of the leaver (close).
+    #[error("{0}")]
+    RunUnknown(String),
 }
 
 /// The outcome of a run: the report, and the error that stopped it, if one did. Both are
@@ -174,6 +263,7 @@ pub async fn run(
     interrupt: impl std::future::Future<Output = ()>,
 ) -> Outcome {
     let mut report = OffboardReport::new(&s.run_id, s.dry_run);
+    report.kind = s.mode;
     let started = Instant::now();
     let admin = match Client::new(&s.bluemind_url, s.admin_key.clone(), &s.api_tls) {
         Ok(c) => c,
@@ -194,6 +284,7 @@ pub async fn run(
         }
     };
     report.domain = Some(pre.domain_name.clone());
+    report.domain_uid = Some(pre.domain_uid.clone());
     report.quota = pre.quota;
     report.leaver = Some(pre.leaver.clone());
     report.successor = Some(pre.successor.clone());
@@ -219,7 +310,12 @@ pub async fn run(
     };
     let mut creds = credentials::Credentials::default();
     let result = {
-        let work = main_steps(&admin, s, &pre, &mut creds, &mut report, reporter);
+        let work = async {
+            match s.mode {
+                RunKind::Close => close_steps(&admin, s, &pre, &mut creds, &mut report, reporter).await,
+                _ => main_steps(&admin, s, &pre, &mut creds, &mut report, reporter).await,
+            }
+        };
         tokio::pin!(work);
         tokio::pin!(interrupt);
         tokio::select! {
@@ -235,12 +331,65 @@ pub async fn run(
         cleanup.as_ref().map(|_| ()).map_err(|e| e.to_string()),
         None,
     );
+    // Suspension comes last: BlueMind refuses su to a suspended user, and the keys were
+    // deleted with his session just above.
+    let result = match (result, &cleanup) {
+        (Ok(()), Ok(())) if s.mode == RunKind::Close => {
+            let ctx = departure::Ctx {
+                admin: &admin,
+                s,
+                pre: &pre,
+                leaver_session: None,
+            };
+            let mut out = departure::StepOut::default();
+            let t = Instant::now();
+            let r = account::archive(&ctx, &mut out).await;
+            report.record("suspend", t, &r, out);
+            r
+        }
+        (r, _) => r,
+    };
     report.duration_secs = started.elapsed().as_secs_f64();
     let error = result.err().or(cleanup.err().map(WorkflowError::from));
+    report.finish(error.is_none());
+    checkpoint(&report, s);
+    Outcome { report, error }
+}
+
+/// Writes the run journal as it stands (a dry run writes nothing anywhere).
+fn checkpoint(report: &OffboardReport, s: &Settings) {
+    if s.dry_run {
+        return;
+    }
     if let Err(e) = report.write_journal(&s.state_dir) {
         tracing::warn!("{e}");
     }
-    Outcome { report, error }
+}
+
+/// Runs one departure step: a failure is recorded and the run goes on (the step's own
+/// changes say what was done); the journal is written as it ends.
+async fn departure_step<'a, F>(report: &mut OffboardReport, s: &Settings, name: &str, f: F)
+where
+    F: std::future::Future<Output = (Result<(), WorkflowError>, departure::StepOut)> + 'a,
+{
+    let t = Instant::now();
+    let (r, out) = f.await;
+    if let Err(e) = &r {
+        tracing::warn!("step {name}: {e}");
+    }
+    report.record(name, t, &r, out);
+    checkpoint(report, s);
+}
+
+/// Wraps a step function so it owns its output.
+macro_rules! step {
+    ($f:expr) => {
+        async {
+            let mut out = departure::StepOut::default();
+            let r = $f(&mut out).await;
+            (r, out)
+        }
+    };
 }
 
 async fn main_steps(
@@ -262,11 +411,168 @@ async fn main_steps(
             .step("api keys", credentials::mint_keys(creds, &s.run_id))
             .await?;
     }
+    checkpoint(report, s);
+    let ctx = departure::Ctx {
+        admin,
+        s,
+        pre,
+        leaver_session: creds.leaver_session(),
+    };
+    let t = Instant::now();
+    let audit = audit::collect(&ctx).await;
+    report.push_step("audit", Ok(()), Some(t.elapsed().as_millis() as u64));
+    for line in audit.lines() {
+        report.note("audit", line);
+    }
+    report.audit = Some(audit.clone());
+    let d = &s.departure;
+    if d.keep_forwards {
+        report.push_step("forwards", Ok(()), None);
+        report.note("forwards", "left as they are (--keep-forwards)");
+    } else {
+        departure_step(
+            report,
+            s,
+            "forwards",
+            step!(|o| forwards::switch_off(&ctx, false, o)),
+        )
+        .await;
+    }
+    if let Some(days) = d.forward_days {
+        departure_step(
+            report,
+            s,
+            "forward to successor",
+            step!(|o| forwards::to_successor(&ctx, days, o)),
+        )
+        .await;
+    }
+    if let Some(a) = &d.auto_reply {
+        departure_step(report, s, "auto-reply", step!(|o| autoreply::apply(&ctx, a, o))).await;
+    }
+    if d.lock {
+        // A password the su fallback set is already random and dropped at cleanup; resetting
+        // it again would cut the copy's login.
+        let done_by = if creds.summary().leaver_password_reset {
+            Some(format!("{} (--reset-password, for the copy)", s.run_id))
+        } else {
+            runs::password_reset_by(&s.state_dir, &pre.leaver.uid)
+        };
+        departure_step(
+            report,
+            s,
+            "lock",
+            step!(|o| account::lock(&ctx, d.reset_password, done_by.clone(), o)),
+        )
+        .await;
+    }
 
-    // Copy: the leaver's folders into a subfolder of the successor's mailbox.
+    copy_step(admin, s, pre, creds, report, reporter).await?;
+
+    let grants = report.step("grants", grants::apply(admin, s, pre)).await?;
+    report.changes.extend(grants::changes(&grants, pre, s.dry_run));
+    report.grants = grants;
+    checkpoint(report, s);
+    if d.share_calendars {
+        departure_step(
+            report,
+            s,
+            "calendars and contacts",
+            step!(|o| sharing::apply(&ctx, o)),
+        )
+        .await;
+    }
+    departure_step(
+        report,
+        s,
+        "delegations",
+        step!(|o| delegations::apply(&ctx, &audit, d.transfer_delegations, o)),
+    )
+    .await;
+    Ok(())
+}
+
+/// `offboard close`: a last incremental copy, verified; the auto-reply and forwards off.
+/// The suspension itself comes after the cleanup (see [`run`]).
+async fn close_steps(
+    admin: &Client,
+    s: &Settings,
+    pre: &preflight::Preflight,
+    creds: &mut credentials::Credentials,
+    report: &mut OffboardReport,
+    reporter: &mut dyn Reporter,
+) -> Result<(), WorkflowError> {
+    report
+        .step("sessions", credentials::open_sessions(admin, s, pre, creds))
+        .await?;
+    report
+        .step("leftover keys", credentials::sweep_leftovers(creds, s))
+        .await?;
+    if !s.dry_run {
+        report
+            .step("api keys", credentials::mint_keys(creds, &s.run_id))
+            .await?;
+    }
+    copy_step(admin, s, pre, creds, report, reporter).await?;
+    if !s.dry_run {
+        let copy = report.copy.as_ref();
+        let why = match copy {
+            None => Some("no copy".to_string()),
+            Some(c) if c.aborted.is_some() => c.aborted.clone(),
+            Some(c) if c.failures().count() > 0 => {
+                Some(format!("{} message(s) failed", c.failures().count()))
+            }
+            Some(c) if c.folders.iter().any(|f| !f.verified) => Some(format!(
+                "the counts of {} folder(s) could not be read back",
+                c.folders.iter().filter(|f| !f.verified).count()
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            report.push_step("verify", Err(why.clone()), None);
+            return Err(WorkflowError::NotVerified(why));
+        }
+        report.push_step("verify", Ok(()), None);
+        report.note(
+            "verify",
+            "every folder's count read back from the successor's mailbox",
+        );
+    }
+    let ctx = departure::Ctx {
+        admin,
+        s,
+        pre,
+        leaver_session: creds.leaver_session(),
+    };
+    departure_step(report, s, "auto-reply", step!(|o| autoreply::switch_off(&ctx, o))).await;
+    departure_step(
+        report,
+        s,
+        "forwards",
+        step!(|o| forwards::switch_off(&ctx, true, o)),
+    )
+    .await;
+    // Suspend only when both went through: a suspended account cannot be su'd to fix them.
+    if let Some(failed) = report.steps.iter().rev().take(2).find(|st| st.status != "ok") {
+        return Err(WorkflowError::NotAsWritten(format!("step {}", failed.name)));
+    }
+    Ok(())
+}
+
+/// Copy: the leaver's folders into a subfolder of the successor's mailbox.
+async fn copy_step(
+    admin: &Client,
+    s: &Settings,
+    pre: &preflight::Preflight,
+    creds: &credentials::Credentials,
+    report: &mut OffboardReport,
+    reporter: &mut dyn Reporter,
+) -> Result<(), WorkflowError> {
+    let _ = admin;
     let folder = folder_name(&s.folder_template, &pre.leaver);
     report.folder = Some(folder.clone());
     let mut rules = FolderRules::offboarding(&folder);
+    rules.skip_personal = s.personal_folders.clone();
     for e in &s.excludes {
         rules
             .exclude
@@ -338,14 +644,168 @@ async fn main_steps(
         Ok(c) => c,
         Err(e) => {
             report.copy = partial;
+            checkpoint(report, s);
             return Err(e);
         }
     };
+    report.personal_folders = copied
+        .skipped_folders
+        .iter()
+        .filter(|f| f.personal)
+        .map(|f| f.source_utf8.clone())
+        .collect();
+    if !report.personal_folders.is_empty() {
+        report.note(
+            "copy",
+            format!(
+                "left out as personal: {} (--include-personal copies them)",
+                report.personal_folders.join(", ")
+            ),
+        );
+    }
     report.copy = Some(copied);
-
-    let grants = report.step("grants", grants::apply(admin, s, pre)).await?;
-    report.grants = grants;
+    checkpoint(report, s);
     Ok(())
+}
+
+/// `offboard audit LEAVER`: where his mail goes and who can see it; changes nothing (the su
+/// session that lists his own API keys is closed at once).
+pub async fn audit_only(s: &Settings) -> Outcome {
+    let mut report = OffboardReport::new(&s.run_id, true);
+    let admin = match Client::new(&s.bluemind_url, s.admin_key.clone(), &s.api_tls) {
+        Ok(c) => c,
+        Err(e) => {
+            report.finish(false);
+            return Outcome {
+                report,
+                error: Some(e.into()),
+            };
+        }
+    };
+    let pre = match report.step("preflight", preflight::leaver_only(&admin, s)).await {
+        Ok(p) => p,
+        Err(e) => {
+            report.finish(false);
+            return Outcome {
+                report,
+                error: Some(e),
+            };
+        }
+    };
+    report.domain = Some(pre.domain_name.clone());
+    report.domain_uid = Some(pre.domain_uid.clone());
+    report.leaver = Some(pre.leaver.clone());
+    let session = match admin
+        .su(&format!("{}@{}", pre.leaver.login, pre.domain_name))
+        .await
+    {
+        Ok(bluemind_api::SuOutcome::Ok(r)) => r.auth_key.map(|k| admin.with_key(k)),
+        _ => None,
+    };
+    let ctx = departure::Ctx {
+        admin: &admin,
+        s,
+        pre: &pre,
+        leaver_session: session.as_ref(),
+    };
+    let t = Instant::now();
+    let audit = audit::collect(&ctx).await;
+    if let Some(session) = session
+        && let Err(e) = session.logout().await
+    {
+        tracing::warn!("closing the session as the leaver: {e}");
+    }
+    report.push_step("audit", Ok(()), Some(t.elapsed().as_millis() as u64));
+    for line in audit.lines() {
+        report.note("audit", line);
+    }
+    report.audit = Some(audit);
+    report.finish(true);
+    Outcome { report, error: None }
+}
+
+/// `offboard undo RUN-ID`: reverts what the run changed and is still as it left it.
+pub async fn undo(s: &Settings, of: &str) -> Outcome {
+    let mut report = OffboardReport::new(&s.run_id, s.dry_run);
+    report.kind = RunKind::Undo;
+    report.undoes = Some(of.to_string());
+    let started = Instant::now();
+    let fail = |mut report: OffboardReport, e: WorkflowError| {
+        report.finish(false);
+        Outcome {
+            report,
+            error: Some(e),
+        }
+    };
+    let Some(journal) = runs::find(&s.state_dir, of) else {
+        return fail(
+            report,
+            WorkflowError::RunUnknown(format!(
+                "no run {of} in {} (`offboard runs` lists them)",
+                s.state_dir.join("runs").display()
+            )),
+        );
+    };
+    report.domain = journal.domain.clone();
+    report.domain_uid = journal.domain_uid.clone();
+    report.leaver = journal.leaver.clone();
+    report.successor = journal.successor.clone();
+    let (Some(domain_uid), Some(leaver)) = (journal.domain_uid.clone(), journal.leaver.clone()) else {
+        report.push_step("undo", Ok(()), None);
+        report.note("undo", "the run changed nothing in BlueMind");
+        report.finish(true);
+        return Outcome { report, error: None };
+    };
+    let admin = match Client::new(&s.bluemind_url, s.admin_key.clone(), &s.api_tls) {
+        Ok(c) => c,
+        Err(e) => return fail(report, e.into()),
+    };
+    match admin.ping().await {
+        Err(ApiError::Unauthorized { .. }) => return fail(report, WorkflowError::AdminKeyRefused),
+        Err(e) => return fail(report, e.into()),
+        Ok(()) => {}
+    }
+    let _locks = if s.dry_run {
+        None
+    } else {
+        let successor = journal
+            .successor
+            .as_ref()
+            .map(|p| p.email.clone())
+            .unwrap_or_default();
+        let taken = lock::lock_user(&s.state_dir, "leaver", &leaver.email, &s.run_id)
+            .and_then(|a| lock::lock_user(&s.state_dir, "successor", &successor, &s.run_id).map(|b| (a, b)));
+        match taken {
+            Ok(l) => Some(l),
+            Err(e) => return fail(report, e),
+        }
+    };
+    let u = undo::Undo {
+        admin: &admin,
+        domain_uid: &domain_uid,
+        dry_run: s.dry_run,
+    };
+    let t = Instant::now();
+    // Newest first: a suspension is lifted before anything else.
+    for c in journal.changes.iter().rev() {
+        let item = u.revert(c, &leaver.uid).await;
+        report.undo.push(item);
+    }
+    let failed = report.undo.iter().filter(|i| i.status == "failed").count();
+    report.push_step(
+        "undo",
+        if failed == 0 {
+            Ok(())
+        } else {
+            Err(format!("{failed} change(s) could not be reverted"))
+        },
+        Some(t.elapsed().as_millis() as u64),
+    );
+    report.duration_secs = started.elapsed().as_secs_f64();
+    report.finish(failed == 0);
+    checkpoint(&report, s);
+    let error = (failed > 0).then(|| WorkflowError::NotAsWritten(format!("{failed} change(s) of run {of}")));
+    Outcome { report, error }
 }
 
 /// The IMAP side of the quota check, for servers BlueMind's REST figure does not cover:

@@ -14,6 +14,8 @@ pub struct Preflight {
     pub domain_uid: String,
     /// Domain as given.
     pub domain_name: String,
+    /// Every name of the domain (uid, name, aliases): an address elsewhere is outside.
+    pub domain_names: Vec<String>,
     /// The leaver.
     pub leaver: PersonReport,
     /// The successor.
@@ -56,6 +58,7 @@ pub(super) async fn check(admin: &Client, s: &Settings) -> Result<Preflight, Wor
     Ok(Preflight {
         domain_uid: domain.uid.clone(),
         domain_name: s.domain.clone(),
+        domain_names: names_of(&domain),
         leaver: person(&leaver, &s.domain),
         successor: person(&successor, &s.domain),
         quota,
@@ -99,6 +102,37 @@ async fn quota_check(
         });
     }
     Ok(Some(report))
+}
+
+fn names_of(d: &ItemValue<bluemind_api::Domain>) -> Vec<String> {
+    let mut v = vec![d.uid.clone(), d.value.name.clone()];
+    v.extend(d.value.aliases.iter().cloned());
+    v.extend(d.value.default_alias.iter().cloned());
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// For `offboard audit`: the admin key, the domain and the leaver only.
+pub(super) async fn leaver_only(admin: &Client, s: &Settings) -> Result<Preflight, WorkflowError> {
+    match admin.ping().await {
+        Err(ApiError::Unauthorized { .. }) => return Err(WorkflowError::AdminKeyRefused),
+        Err(e) => return Err(e.into()),
+        Ok(()) => {}
+    }
+    let domain = admin
+        .lookup_domain(&s.domain)
+        .await?
+        .ok_or_else(|| WorkflowError::DomainUnknown(s.domain.clone()))?;
+    let leaver = find_user(admin, &domain.uid, &s.domain, &s.leaver, "leaver").await?;
+    Ok(Preflight {
+        domain_uid: domain.uid.clone(),
+        domain_name: s.domain.clone(),
+        domain_names: names_of(&domain),
+        leaver: person(&leaver, &s.domain),
+        successor: PersonReport::default(),
+        quota: None,
+    })
 }
 
 async fn find_user(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// A user as resolved.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PersonReport {
     /// User uid.
     pub uid: String,
@@ -29,6 +29,87 @@ pub struct StepReport {
     pub duration_ms: u64,
     /// Error, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What the step found or did, one sentence each (departure steps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// What a change touches; each kind has its own undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// One subject's entries in a container's ACL (before/after: its verbs).
+    Acl,
+    /// A container subscription of the successor (before/after: subscribed or not).
+    Subscription,
+    /// The leaver's auto-reply (before/after: the `Vacation` JSON).
+    Vacation,
+    /// The leaver's forwarding (before/after: the `Forwarding` JSON).
+    Forwarding,
+    /// One existing rule of the leaver (before/after: the rule JSON).
+    RuleUpdate,
+    /// A rule this run created (after: the rule JSON with its id).
+    RuleCreate,
+    /// Someone's delegation rule (before/after: the `DelegationRule` JSON).
+    DelegationRule,
+    /// The leaver hidden from the directory (before/after: the flag).
+    Hidden,
+    /// The leaver suspended (before/after: the flag).
+    Archived,
+    /// The leaver's password set to a random one nobody knows (irreversible).
+    Password,
+    /// One of the leaver's own API keys deleted (irreversible; only its name is kept).
+    ApiKeyDeleted,
+    /// A mobile device's partnership removed (irreversible: the phone must pair again).
+    DeviceUnpaired,
+}
+
+impl Action {
+    /// Whether an undo can put it back.
+    pub fn reversible(self) -> bool {
+        !matches!(
+            self,
+            Action::Password | Action::ApiKeyDeleted | Action::DeviceUnpaired
+        )
+    }
+}
+
+/// Where a change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeStatus {
+    /// A dry run: it would be made.
+    Planned,
+    /// Made (and read back where BlueMind allows).
+    Applied,
+    /// Tried and refused.
+    Failed,
+}
+
+/// One change to BlueMind, with the value before and after: what the journal keeps for
+/// `offboard undo`, and what the report shows.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    /// The step that made it (`auto-reply`, `forwards`, `calendars`…).
+    pub step: String,
+    /// What kind of thing.
+    pub action: Action,
+    /// Its id: container uid, mailbox uid, `mailbox/rule-id`, device uid, user uid.
+    pub target: String,
+    /// For people: "calendar Bertrand Dupré", "rule \"Vers perso\"".
+    pub label: String,
+    /// Whose entries, for ACL and subscription changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The value before.
+    pub before: serde_json::Value,
+    /// The value after (as read back when applied; as planned in a dry run).
+    pub after: serde_json::Value,
+    /// Planned, applied or failed.
+    pub status: ChangeStatus,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -53,6 +134,9 @@ pub struct GrantReport {
     pub via: Option<String>,
     /// Whether the successor is (or would be) subscribed.
     pub subscribed: bool,
+    /// Whether this run subscribed her (or would).
+    #[serde(skip)]
+    pub subscribed_now: bool,
     /// The error, if it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -91,15 +175,42 @@ pub struct QuotaReport {
     pub fits: bool,
 }
 
+/// What a run was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// `offboard LEAVER --to SUCCESSOR`.
+    #[default]
+    Offboard,
+    /// `offboard close LEAVER`.
+    Close,
+    /// `offboard undo RUN-ID`.
+    Undo,
+}
+
 /// The whole run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OffboardReport {
+    /// Version of this document's shape (`schema/report.schema.json`).
+    pub schema_version: u32,
     /// Run id.
     pub run_id: String,
+    /// Offboard, close or undo.
+    pub kind: RunKind,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
     /// Plan only.
     pub dry_run: bool,
+    /// `ok`, `failed`, or `planned` (a dry run); set when the run ends.
+    pub outcome: String,
+    /// The run an undo reverts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undoes: Option<String>,
     /// Domain.
     pub domain: Option<String>,
+    /// Domain uid (BlueMind's technical name), for an undo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain_uid: Option<String>,
     /// The leaver.
     pub leaver: Option<PersonReport>,
     /// The successor.
@@ -116,17 +227,37 @@ pub struct OffboardReport {
     pub copy: Option<SyncReport>,
     /// The grants.
     pub grants: Vec<GrantReport>,
+    /// Where the leaver's mail goes and who can see it, read before any change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<super::audit::AuditReport>,
+    /// The leaver's folders left out as personal (`--include-personal` copies them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub personal_folders: Vec<String>,
+    /// Every change to BlueMind, in order, with before and after.
+    pub changes: Vec<Change>,
+    /// An undo: what became of each change of the run it reverts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undo: Vec<super::undo::UndoItem>,
     /// Wall time.
     pub duration_secs: f64,
 }
+
+/// Version of the report's JSON shape; raised when a field changes meaning or goes.
+pub const SCHEMA_VERSION: u32 = 2;
 
 impl OffboardReport {
     /// An empty report.
     pub fn new(run_id: &str, dry_run: bool) -> Self {
         OffboardReport {
+            schema_version: SCHEMA_VERSION,
             run_id: run_id.into(),
+            kind: RunKind::Offboard,
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             dry_run,
+            outcome: String::new(),
+            undoes: None,
             domain: None,
+            domain_uid: None,
             leaver: None,
             successor: None,
             folder: None,
@@ -135,7 +266,48 @@ impl OffboardReport {
             quota: None,
             copy: None,
             grants: Vec::new(),
+            audit: None,
+            personal_folders: Vec::new(),
+            changes: Vec::new(),
+            undo: Vec::new(),
             duration_secs: 0.0,
+        }
+    }
+
+    /// Records a departure step: its outcome, notes and changes.
+    pub(super) fn record<E: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        started: Instant,
+        r: &Result<(), E>,
+        out: super::departure::StepOut,
+    ) {
+        self.steps.push(StepReport {
+            name: name.into(),
+            status: if r.is_ok() { "ok".into() } else { "failed".into() },
+            duration_ms: started.elapsed().as_millis() as u64,
+            error: r.as_ref().err().map(|e| e.to_string()),
+            notes: out.notes,
+        });
+        self.changes.extend(out.changes);
+    }
+
+    /// Sets the outcome as the run ends.
+    pub fn finish(&mut self, ok: bool) {
+        self.outcome = if self.dry_run {
+            "planned"
+        } else if ok && self.steps.iter().all(|s| s.status == "ok") {
+            "ok"
+        } else {
+            "failed"
+        }
+        .into();
+    }
+
+    /// Adds a note to the last step recorded with `name`.
+    pub fn note(&mut self, step: &str, note: impl Into<String>) {
+        if let Some(s) = self.steps.iter_mut().rev().find(|s| s.name == step) {
+            s.notes.push(note.into());
         }
     }
 
@@ -157,6 +329,7 @@ impl OffboardReport {
             },
             duration_ms: t.elapsed().as_millis() as u64,
             error: err,
+            notes: Vec::new(),
         });
         r
     }
@@ -169,6 +342,7 @@ impl OffboardReport {
             status: status.into(),
             duration_ms: ms.unwrap_or(0),
             error: r.err(),
+            notes: Vec::new(),
         });
     }
 

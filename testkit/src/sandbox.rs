@@ -1,5 +1,5 @@
 //! The whole scenario on one machine: a BlueMind-like Dovecot, the BlueMind double wired to
-//! it, bertrand's mailbox filled, the mailshares as public folders, and a config file that
+//! it, bertrand's mailbox filled (a personal folder too), the mailshares as public folders, and a config file that
 //! points `offboard` at both. Used by the workflow tests and by the `sandbox` binary.
 
 use crate::{BERTRAND, Dovecot, DovecotOptions, MailboxSpec, NATHALIE, fill};
@@ -33,6 +33,16 @@ impl Sandbox {
         let mut spec = MailboxSpec::leaver(2026, messages);
         spec.large = 1;
         let msgs = fill::fill(dovecot.imap_port, BERTRAND.0, &spec)?;
+        // His personal mail, which the hand-over leaves out by default.
+        fill::fill(
+            dovecot.imap_port,
+            BERTRAND.0,
+            &MailboxSpec {
+                folders: vec!["Perso".into(), "Perso/Santé".into()],
+                duplicates: 0,
+                ..MailboxSpec::leaver(11, 6)
+            },
+        )?;
         fill::fill(
             dovecot.imap_port,
             NATHALIE.0,
