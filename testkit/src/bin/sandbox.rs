@@ -1,6 +1,8 @@
 //! The sandbox: a local Dovecot and the BlueMind double seeded with the scenario (bertrand
 //! with a realistic mailbox, nathalie, mailshares shared with bertrand directly and through a
-//! group, one not shared), then `offboard bertrand --to nathalie` against it, report shown.
+//! group, one not shared; forwards, rules, a calendar, a phone, a personal folder), then
+//! `offboard audit bertrand`, `offboard bertrand --to nathalie` (plan, then for real) and
+//! `offboard runs` against it, reports shown.
 //!
 //!     cargo run -p testkit --bin sandbox            # runs the hand-over and shows the report
 //!     cargo run -p testkit --bin sandbox -- --keep  # and keeps everything up for poking
@@ -63,12 +65,16 @@ fn main() -> Result<()> {
     eprintln!("Starting Dovecot and the BlueMind double, filling bertrand's mailbox…");
     let sb = testkit::sandbox::Sandbox::start(400, Default::default())?;
     eprintln!("Config: {}\n", sb.config.display());
-    for args in [&["--dry-run"][..], &["--yes"][..]] {
-        eprintln!("$ offboard bertrand --to nathalie {}", args.join(" "));
+    for args in [
+        &["audit", "bertrand"][..],
+        &["bertrand", "--to", "nathalie", "--dry-run"],
+        &["bertrand", "--to", "nathalie", "--yes"],
+        &["runs"],
+    ] {
+        eprintln!("$ offboard {}", args.join(" "));
         let st = Command::new(&bin)
             .args(["--config"])
             .arg(&sb.config)
-            .args(["bertrand", "--to", "nathalie"])
             .args(args)
             .status()?;
         eprintln!("(exit code {})\n", st.code().unwrap_or(-1));
