@@ -685,7 +685,7 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
 /// Each step's notes and its failed changes, in the order the steps ran.
 fn print_steps(r: &OffboardReport) {
     for st in r.steps.iter().filter(|s| !s.notes.is_empty()) {
-        let mut name = st.name.replace('-', " ");
+        let mut name = st.name.clone();
         if let Some(first) = name.get_mut(0..1) {
             first.make_ascii_uppercase();
         }
