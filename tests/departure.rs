@@ -326,6 +326,14 @@ fn a_run_carries_out_every_departure_step_and_reads_each_back() {
     assert_eq!(verbs(&sb, &format!("calendar:Default:{H}"), N), vec![Verb::Write]);
     let p = verbs(&sb, "mailbox:acls-mailshare-projets", N);
     assert!(p.contains(&Verb::Write) && p.contains(&Verb::SendAs), "{p:?}");
+    // BlueMind mailed her about each share (its hook), which an undo cannot take back.
+    assert!(
+        sb.bluemind
+            .state()
+            .acl_notifications
+            .iter()
+            .any(|(who, c)| who == N && *c == format!("calendar:Default:{B}"))
+    );
     assert_eq!(
         sb.bluemind.state().delegation_rules[H]["delegateUids"],
         serde_json::json!([N])
@@ -430,7 +438,13 @@ fn undo_reverts_what_is_still_as_the_run_left_it_and_says_the_rest() {
     for a in ["password", "api_key_deleted", "device_unpaired"] {
         assert_eq!(status_of(a), vec!["irreversible"], "{a}: {items:?}");
     }
-    assert!(status_of("acl").iter().all(|s| *s == "reverted"), "{items:?}");
+    let acl = status_of("acl");
+    assert_eq!(
+        acl.last(),
+        Some(&"irreversible"),
+        "the notification mails: {items:?}"
+    );
+    assert!(acl[..acl.len() - 1].iter().all(|s| *s == "reverted"), "{items:?}");
     // Read back: his filter as it was (vacation off, forwarding on, rule on, hers gone).
     let f = filter(&sb, B);
     assert_eq!(f["vacation"]["enabled"], false);

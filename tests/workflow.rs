@@ -568,6 +568,21 @@ fn ctrl_c_deletes_the_keys_closes_the_sessions_and_a_rerun_finishes() {
     assert_eq!(doc["credentials"]["keys_deleted"], 2);
     no_run_keys_left(&sb);
     no_su_session_left(&sb);
+    // The interrupted run left its journal: an undo of it puts back what it changed before
+    // the copy (the forward to his private address, his auto-reply, hidden).
+    let stopped = doc["run_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        sb.bluemind.state().filters[BERTRAND_UID]["vacation"]["enabled"],
+        true
+    );
+    let undo = offboard(&sb, &["undo", &stopped, "--yes", "--json"]);
+    assert_eq!(undo.code, 0, "{}\n{}", undo.stdout, undo.stderr);
+    {
+        let st = sb.bluemind.state();
+        assert_eq!(st.filters[BERTRAND_UID]["vacation"]["enabled"], false);
+        assert_eq!(st.filters[BERTRAND_UID]["forwarding"]["enabled"], true);
+        assert!(!st.user(BERTRAND_UID).unwrap().hidden);
+    }
     // No grant was made before the interruption; the re-run copies nothing twice and grants.
     let r = offboard(&sb, &["bertrand", "--to", "nathalie", "--yes", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

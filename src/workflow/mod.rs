@@ -791,6 +791,21 @@ pub async fn undo(s: &Settings, of: &str) -> Outcome {
         let item = u.revert(c, &leaver.uid).await;
         report.undo.push(item);
     }
+    // Each ACL write mailed the grantee "… shared with you" (AclChangedNotificationHook).
+    let shares = journal
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Acl && c.status == ChangeStatus::Applied)
+        .count();
+    if shares > 0 {
+        report.undo.push(undo::UndoItem {
+            action: Action::Acl,
+            target: String::new(),
+            label: format!("the \"shared with you\" mails BlueMind sent for {shares} share(s)"),
+            status: "irreversible".into(),
+            detail: "sent mail cannot be unsent".into(),
+        });
+    }
     let failed = report.undo.iter().filter(|i| i.status == "failed").count();
     report.push_step(
         "undo",
