@@ -35,7 +35,13 @@ fn offboard(sb: &Sandbox, args: &[&str]) -> Run {
 }
 
 fn json(r: &Run) -> Value {
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", r.stdout, r.stderr))
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", r.stdout, r.stderr));
+    // Every report the tests read follows the published schema (`offboard runs` lists runs).
+    if doc.is_object() {
+        crate::support::assert_report_schema(&doc);
+    }
+    doc
 }
 
 /// What the departure steps can touch in the double, as one comparable value.
@@ -177,6 +183,11 @@ fn the_audit_says_where_his_mail_goes_and_who_sees_it_and_changes_nothing() {
         "read through a session as him"
     );
     assert_eq!(a["warnings"], serde_json::json!([]));
+    // The schema check is not a formality: a report of another shape fails it.
+    let mut broken = doc.clone();
+    broken["steps"] = serde_json::json!("none");
+    broken["audit"]["leaks"] = serde_json::json!(-1);
+    assert_eq!(crate::support::report_schema_errors(&broken).len(), 2);
     // …or before it: the same audit, for people this time.
     let r = offboard(&sb, &["--config", "CONFIG", "audit", "bertrand"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

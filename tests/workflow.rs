@@ -27,7 +27,13 @@ fn offboard(sb: &Sandbox, args: &[&str]) -> Run {
 }
 
 fn json(r: &Run) -> serde_json::Value {
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", r.stdout, r.stderr))
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", r.stdout, r.stderr));
+    // Every report the tests read follows the published schema (`offboard runs` lists runs).
+    if doc.is_object() {
+        crate::support::assert_report_schema(&doc);
+    }
+    doc
 }
 
 const EXCLUDED: [&str; 3] = ["Junk", "Trash", "Outbox"];

@@ -269,6 +269,9 @@ pub enum Command {
     /// Print the man page (roff) on stdout.
     #[command(hide = true)]
     Man,
+    /// Print the JSON Schema of the report (`--json`) on stdout.
+    #[command(hide = true)]
+    Schema,
     /// Run an imapsync command line unchanged: `offboard imapsync --host1 … --host2 …`.
     #[command(disable_help_flag = true)]
     Imapsync {

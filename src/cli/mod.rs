@@ -98,6 +98,11 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             clap_complete::generate(shell, &mut Cli::command(), "offboard", &mut out);
             print_quietly(&out)
         }
+        Some(Command::Schema) => {
+            let mut out = serde_json::to_vec_pretty(&crate::workflow::report::json_schema())?;
+            out.push(b'\n');
+            print_quietly(&out)
+        }
         Some(Command::Man) => {
             use clap::CommandFactory;
             let mut out = Vec::new();

@@ -498,11 +498,9 @@ fn finish(o: &Outcome, json: bool, code: Exit) -> anyhow::Result<Exit> {
 
 fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
     if json {
-        let mut doc = serde_json::to_value(r).unwrap_or_default();
-        if let (Some(c), Some(obj)) = (code, doc.as_object_mut()) {
-            obj.insert("exit_code".into(), serde_json::json!(c.code()));
-        }
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let mut r = r.clone();
+        r.exit_code = code.map(Exit::code);
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         return;
     }
     let who = |p: &Option<workflow::PersonReport>| {

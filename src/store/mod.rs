@@ -130,7 +130,7 @@ pub enum FailureScope {
 }
 
 /// What kind of failure, for exit codes and advice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The destination is over quota.

@@ -180,7 +180,7 @@ impl FolderRules {
 }
 
 /// One source folder and its fate.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct FolderMapping {
     /// Source wire name.
     pub source: String,

@@ -5,7 +5,7 @@
 //! message that has none of these defects is not "repaired".
 
 /// One change made to a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     /// Line feeds without a carriage return became CRLF.

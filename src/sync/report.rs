@@ -5,7 +5,7 @@ use super::mapping::FolderMapping;
 use crate::store::{FailureKind, StoreError, Uid};
 
 /// What made a whole folder fail, for exit codes and advice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FolderFailureKind {
     /// The destination folder (or a parent) could not be created.
@@ -39,7 +39,7 @@ impl From<FailureKind> for FolderFailureKind {
 }
 
 /// Why a folder as a whole failed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, thiserror::Error)]
 #[error("{message}")]
 pub struct FolderFailure {
     /// Class.
@@ -65,7 +65,7 @@ impl From<StoreError> for FolderFailure {
 }
 
 /// One message that could not be copied.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct MessageFailure {
     /// Source folder (UTF-8).
     pub folder: String,
@@ -80,7 +80,7 @@ pub struct MessageFailure {
 /// One message the destination server stored otherwise than it was sent: it is there, but
 /// not byte for byte (Cyrus rewrites 8-bit header bytes to `X`; some servers change line
 /// ends).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct AlteredMessage {
     /// Source folder (UTF-8).
     pub folder: String,
@@ -93,7 +93,7 @@ pub struct AlteredMessage {
 }
 
 /// One message the destination refused, repaired and then stored (`--fix-messages`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct RepairedMessage {
     /// Source folder (UTF-8).
     pub folder: String,
@@ -106,7 +106,7 @@ pub struct RepairedMessage {
 }
 
 /// One folder's outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct FolderReport {
     /// Source (UTF-8).
     pub source: String,
@@ -178,7 +178,7 @@ impl FolderReport {
 }
 
 /// The whole run.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct SyncReport {
     /// Nothing was changed.
     pub dry_run: bool,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// An address mail is sent to.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Target {
     /// The address.
     pub address: String,
@@ -18,7 +18,7 @@ pub struct Target {
 }
 
 /// The leaver's forwarding.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct ForwardAudit {
     /// On or off.
     pub enabled: bool,
@@ -29,7 +29,7 @@ pub struct ForwardAudit {
 }
 
 /// A rule that sends mail on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuleAudit {
     /// `mailbox` (his) or `domain` (runs before every mailbox's).
     pub scope: String,
@@ -46,7 +46,7 @@ pub struct RuleAudit {
 }
 
 /// Who holds what on a container.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccessAudit {
     /// Container uid.
     pub container: String,
@@ -63,7 +63,7 @@ pub struct AccessAudit {
 }
 
 /// A delegation rule naming the leaver: invitations to someone else are copied to him.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DelegationAudit {
     /// The delegator's uid (also her mailbox uid).
     pub delegator: String,
@@ -74,7 +74,7 @@ pub struct DelegationAudit {
 }
 
 /// A mobile device.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeviceAudit {
     /// Uid.
     pub uid: String,
@@ -85,7 +85,7 @@ pub struct DeviceAudit {
 }
 
 /// Everything the audit found.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct AuditReport {
     /// His forwarding.
     pub forwarding: ForwardAudit,

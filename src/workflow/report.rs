@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// A user as resolved.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
 pub struct PersonReport {
     /// User uid.
     pub uid: String,
@@ -19,7 +19,7 @@ pub struct PersonReport {
 }
 
 /// One step.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct StepReport {
     /// Step name.
     pub name: String,
@@ -36,7 +36,7 @@ pub struct StepReport {
 }
 
 /// What a change touches; each kind has its own undo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// One subject's entries in a container's ACL (before/after: its verbs).
@@ -76,7 +76,7 @@ impl Action {
 }
 
 /// Where a change stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeStatus {
     /// A dry run: it would be made.
@@ -89,7 +89,7 @@ pub enum ChangeStatus {
 
 /// One change to BlueMind, with the value before and after: what the journal keeps for
 /// `offboard undo`, and what the report shows.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema, serde::Deserialize)]
 pub struct Change {
     /// The step that made it (`auto-reply`, `forwards`, `calendars`…).
     pub step: String,
@@ -114,7 +114,7 @@ pub struct Change {
 }
 
 /// One shared mailbox the successor gets.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct GrantReport {
     /// Container uid.
     pub container: String,
@@ -143,7 +143,7 @@ pub struct GrantReport {
 }
 
 /// What was done with credentials.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct CredentialReport {
     /// `api_key`, `session` (dry run) or `password_reset`.
     pub method: String,
@@ -163,7 +163,7 @@ pub struct CredentialReport {
 }
 
 /// The quotas read before the copy, in KiB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct QuotaReport {
     /// The leaver's mailbox usage (all folders).
     pub leaver_used_kib: u64,
@@ -176,7 +176,9 @@ pub struct QuotaReport {
 }
 
 /// What a run was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
     /// `offboard LEAVER --to SUCCESSOR`.
@@ -189,7 +191,7 @@ pub enum RunKind {
 }
 
 /// The whole run.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct OffboardReport {
     /// Version of this document's shape (`schema/report.schema.json`).
     pub schema_version: u32,
@@ -240,10 +242,38 @@ pub struct OffboardReport {
     pub undo: Vec<super::undo::UndoItem>,
     /// Wall time.
     pub duration_secs: f64,
+    /// The process's exit code (set when the report is printed; see `offboard --help`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<u8>,
 }
 
-/// Version of the report's JSON shape; raised when a field changes meaning or goes.
+/// Version of the report's JSON shape; raised when a field changes meaning or goes (added
+/// fields keep it).
 pub const SCHEMA_VERSION: u32 = 2;
+
+/// The JSON Schema of the report (`schema/report.schema.json` in the repository, made from
+/// these types and their doc comments; a test keeps the file equal to it).
+pub fn json_schema() -> serde_json::Value {
+    // The serialising contract: a field left out when empty is not required.
+    let generator = schemars::generate::SchemaSettings::default()
+        .for_serialize()
+        .into_generator();
+    let mut schema =
+        serde_json::to_value(generator.into_root_schema_for::<OffboardReport>()).unwrap_or_default();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert(
+            "$id".into(),
+            serde_json::json!(format!(
+                "https://offboard.invalid/schema/report-v{SCHEMA_VERSION}.json"
+            )),
+        );
+        obj.insert(
+            "title".into(),
+            serde_json::json!(format!("offboard report, schema version {SCHEMA_VERSION}")),
+        );
+    }
+    schema
+}
 
 impl OffboardReport {
     /// An empty report.
@@ -271,6 +301,7 @@ impl OffboardReport {
             changes: Vec::new(),
             undo: Vec::new(),
             duration_secs: 0.0,
+            exit_code: None,
         }
     }
 
@@ -368,4 +399,21 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The schema file in the repository is the one the types make.
+    #[test]
+    fn the_schema_file_is_the_one_the_types_make() {
+        let file = include_str!("../../schema/report.schema.json");
+        let made = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&super::json_schema()).unwrap()
+        );
+        assert!(
+            file == made,
+            "schema/report.schema.json is stale: run `cargo run -- schema > schema/report.schema.json`"
+        );
+    }
 }

@@ -53,3 +53,27 @@ impl From<std::process::Output> for Run {
         }
     }
 }
+
+/// Checks a `--json` report against the schema file of the repository, as a program consuming
+/// it would.
+pub fn assert_report_schema(doc: &serde_json::Value) {
+    let errors = report_schema_errors(doc);
+    assert!(
+        errors.is_empty(),
+        "the report does not follow schema/report.schema.json:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Where a document departs from the report schema.
+pub fn report_schema_errors(doc: &serde_json::Value) -> Vec<String> {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let v = SCHEMA.get_or_init(|| {
+        let text = include_str!("../../schema/report.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(text).expect("schema is JSON");
+        jsonschema::validator_for(&schema).expect("schema is a valid JSON Schema")
+    });
+    v.iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
