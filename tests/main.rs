@@ -1,6 +1,7 @@
 //! Integration tests: one binary, modules by theme, each test with its own Dovecot and temp
 //! dir. Helpers live in the `testkit` crate (harness, fill, read-back).
 
+mod admin;
 mod bluemind_client;
 mod cli;
 mod departure;

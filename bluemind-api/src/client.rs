@@ -301,6 +301,34 @@ impl Client {
             .map(|_| ())
     }
 
+    /// The server's clock, from the `Date` header of `GET /auth/ping` (to the second); `None`
+    /// when the answer has none.
+    pub async fn server_time(&self) -> Result<Option<std::time::SystemTime>, ApiError> {
+        let resp = self
+            .http
+            .get(format!("{}/auth/ping", self.base))
+            .headers(self.headers()?)
+            .send()
+            .await
+            .map_err(|source| ApiError::transport(&self.base, source))?;
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        check("ping", resp.status(), bytes_body::Body(Vec::new()))?;
+        Ok(date)
+    }
+
+    /// `GET /system/installation/version`: the software version (`softwareVersion`); global
+    /// admins only on most servers.
+    pub async fn installation_version(&self) -> Result<Option<String>, ApiError> {
+        let v: Option<serde_json::Value> = self
+            .get_opt("installation version", "/system/installation/version", &[])
+            .await?;
+        Ok(v.and_then(|v| v["softwareVersion"].as_str().map(str::to_string)))
+    }
+
     /// `GET /auth`: who this key belongs to.
     pub async fn current_user(&self) -> Result<AuthUser, ApiError> {
         self.get("current user", "/auth", &[]).await

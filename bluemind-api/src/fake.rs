@@ -1165,6 +1165,13 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
             }
             filter_route(&mut s, route, &method, &mailbox, seg.get(4).copied(), json_body)
         }
+        ("version", _) => {
+            // IInstallation needs a global admin (systemManagement).
+            if !s.is_global_admin(&caller) {
+                return fault(403, Some("PERMISSION_DENIED"), "systemManagement required");
+            }
+            ok_json(json!({"softwareVersion": "5.1.4", "databaseVersion": "5.1.4"}))
+        }
         ("group_uids", [_, d, uid, _]) => {
             let (d, uid) = (d.to_string(), uid.to_string());
             if !s.is_domain_admin(&caller, &d) && caller != uid {
@@ -1360,6 +1367,7 @@ fn route_name(method: &Method, seg: &[&str]) -> &'static str {
         ("GET" | "POST", ["mailboxes", _, _, "_delegationRule"]) => "delegation_rule",
         ("GET", ["users", _, _, "groupUids"]) => "group_uids",
         ("GET", ["devices", _, "_list"]) => "devices",
+        ("GET", ["system", "installation", "version"]) => "version",
         ("DELETE", ["devices", _, _, "_partnership"]) => "partnership",
         _ => "unknown",
     }

@@ -254,6 +254,18 @@ pub enum Command {
         #[command(flatten)]
         conn: ConnOpts,
     },
+    /// Check the setup before a first run: config (and where each setting comes from), the
+    /// admin key and its rights, BlueMind's version and clock, IMAP reachable, its TLS
+    /// certificate (names, expiry), the capabilities a run uses. One line per check with the
+    /// fix; the exit code tells the overall health (0, 44 warnings, 45 failures).
+    Doctor {
+        /// Also open a session as this user (su) and log in over IMAP with it, to check su and
+        /// see the capabilities after login; the session is closed at once.
+        #[arg(long = "as", value_name = "LOGIN")]
+        as_user: Option<String>,
+        #[command(flatten)]
+        conn: ConnOpts,
+    },
     /// List past runs from their journals: id, date, kind, leaver, successor, outcome.
     Runs {
         /// Where the run journals live.

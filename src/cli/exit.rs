@@ -60,6 +60,10 @@ pub enum Exit {
     NotVerified = 42,
     /// No run journal with that id (`undo`), or no earlier offboarding of the leaver (`close`).
     RunUnknown = 43,
+    /// `doctor`: warnings, no failure (a run can go ahead).
+    DoctorWarnings = 44,
+    /// `doctor`: at least one check failed.
+    DoctorFailures = 45,
     /// The configuration is incomplete or invalid.
     Config = 78,
     /// host1 could not be reached (imapsync mode).
@@ -147,6 +151,11 @@ pub const TABLE: &[(Exit, &str)] = &[
         Exit::RunUnknown,
         "no run journal with that id (`undo`), or no earlier offboarding of the leaver (`close`)",
     ),
+    (
+        Exit::DoctorWarnings,
+        "`doctor`: warnings, no failure (a run can go ahead)",
+    ),
+    (Exit::DoctorFailures, "`doctor`: at least one check failed"),
     (Exit::Usage, "wrong command line"),
     (
         Exit::NoInput,
@@ -398,6 +407,8 @@ mod tests {
             | Exit::StepsFailed
             | Exit::NotVerified
             | Exit::RunUnknown
+            | Exit::DoctorWarnings
+            | Exit::DoctorFailures
             | Exit::Config
             | Exit::ConnectionHost1
             | Exit::ConnectionHost2
@@ -411,7 +422,7 @@ mod tests {
             | Exit::AuthUser2 => e.code(),
         };
         let codes: Vec<u8> = TABLE.iter().map(|(e, _)| every(*e)).collect();
-        assert_eq!(codes.len(), 35, "a variant is missing from the table");
+        assert_eq!(codes.len(), 37, "a variant is missing from the table");
         assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
         assert!(
             TABLE

@@ -40,16 +40,21 @@ fn stored_key_path() -> Option<PathBuf> {
 /// The admin key: `$OFFBOARD_ADMIN_KEY`, else `[bluemind] key_file` (0600 only), else the
 /// file `offboard login` wrote. Never a command-line argument.
 fn admin_key(cfg: &ConfigFile) -> anyhow::Result<SecretString> {
+    admin_key_with_source(cfg).map(|(k, _)| k)
+}
+
+/// The admin key and where it came from (for `offboard doctor`).
+pub(super) fn admin_key_with_source(cfg: &ConfigFile) -> anyhow::Result<(SecretString, String)> {
     if let Some(k) = secret_from_env("OFFBOARD_ADMIN_KEY") {
-        return Ok(k);
+        return Ok((k, "the environment ($OFFBOARD_ADMIN_KEY)".into()));
     }
     if let Some(f) = &cfg.bluemind.key_file {
-        return read_private_file(f);
+        return Ok((read_private_file(f)?, format!("the key file {}", f.display())));
     }
     if let Some(p) = stored_key_path()
         && let Some(k) = crate::config::keyring::load(&p)?
     {
-        return Ok(k);
+        return Ok((k, "what `offboard login` stored".into()));
     }
     Err(CliError::new(Exit::AdminKey, "no BlueMind admin API key")
         .hint("run `offboard login`, set [bluemind] key_file in the config (mode 0600), or export OFFBOARD_ADMIN_KEY")
@@ -57,13 +62,13 @@ fn admin_key(cfg: &ConfigFile) -> anyhow::Result<SecretString> {
 }
 
 /// What a command is about and how it was asked.
-struct Job<'a> {
-    mode: RunKind,
-    leaver: String,
-    successor: String,
-    copy: &'a CopyOpts,
-    departure: Option<&'a DepartureOpts>,
-    conn: &'a ConnOpts,
+pub(super) struct Job<'a> {
+    pub mode: RunKind,
+    pub leaver: String,
+    pub successor: String,
+    pub copy: &'a CopyOpts,
+    pub departure: Option<&'a DepartureOpts>,
+    pub conn: &'a ConnOpts,
 }
 
 fn usage(msg: impl Into<String>, hint: &str) -> anyhow::Error {
@@ -129,7 +134,7 @@ fn departure(d: Option<&DepartureOpts>, cfg: &ConfigFile) -> anyhow::Result<Depa
     })
 }
 
-fn settings(job: &Job<'_>, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settings> {
+pub(super) fn settings(job: &Job<'_>, cfg: &ConfigFile, dry_run: bool) -> anyhow::Result<Settings> {
     let (conn, copy) = (job.conn, job.copy);
     let leaver = job.leaver.clone();
     let successor = job.successor.clone();
@@ -438,7 +443,7 @@ pub(super) async fn runs(common: &CommonOpts, dir: Option<PathBuf>) -> anyhow::R
     Ok(Exit::Ok)
 }
 
-fn state_dir(conn: &ConnOpts, cfg: &ConfigFile) -> anyhow::Result<PathBuf> {
+pub(super) fn state_dir(conn: &ConnOpts, cfg: &ConfigFile) -> anyhow::Result<PathBuf> {
     conn.state_dir
         .clone()
         .or(cfg.copy.state_dir.clone())

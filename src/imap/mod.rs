@@ -3,6 +3,7 @@
 //! tags, capabilities and UIDs — not state files, excludes, subfolders, leavers or dry runs.
 
 pub mod error;
+pub mod inspect;
 pub mod session;
 pub mod store;
 pub mod tls;

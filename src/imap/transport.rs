@@ -140,13 +140,20 @@ impl Endpoint {
     }
 
     pub(crate) async fn tls(&self, stream: Timed) -> Result<Io, ImapError> {
+        Ok(buffered(self.tls_stream(stream).await?))
+    }
+
+    /// The handshake, keeping the TLS stream (its peer certificates) in hand.
+    pub(crate) async fn tls_stream(
+        &self,
+        stream: Timed,
+    ) -> Result<tokio_rustls::client::TlsStream<Timed>, ImapError> {
         let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
         let handshake = connector.connect(self.server_name()?, stream);
-        let tls = tokio::time::timeout(self.timeouts.connect, handshake)
+        tokio::time::timeout(self.timeouts.connect, handshake)
             .await
             .map_err(|_| self.timeout("TLS handshake", self.timeouts.connect))?
-            .map_err(|e| self.tls_error(e))?;
-        Ok(buffered(tls))
+            .map_err(|e| self.tls_error(e))
     }
 
     pub(crate) fn timeout(&self, during: &str, d: Duration) -> ImapError {
