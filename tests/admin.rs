@@ -143,3 +143,150 @@ fn doctor_checks_the_setup_and_its_exit_code_tells_the_health() {
             .contains("1 (from the flag)")
     );
 }
+
+#[test]
+fn batch_checks_every_row_first_runs_each_once_and_goes_on_past_a_failure() {
+    let sb = Sandbox::start(3, Default::default()).unwrap();
+    let dir = sb.dir.path();
+    // A bad file: every bad row named by its line, nothing started.
+    let bad = dir.join("bad.csv");
+    std::fs::write(
+        &bad,
+        "leaver,successor,options\nbertrand,nathalie,\nhelene,helene,\nmarc,,\nlea,paul,--bogus\n",
+    )
+    .unwrap();
+    let r = offboard(&sb, &["batch", bad.to_str().unwrap(), "--yes"]);
+    assert_eq!(r.code, 64, "{}\n{}", r.stdout, r.stderr);
+    for line in ["line 3:", "line 4:", "line 5:"] {
+        assert!(r.stderr.contains(line), "{line}: {}", r.stderr);
+    }
+    assert!(!r.stderr.contains("line 2:"), "{}", r.stderr);
+    let su_calls = |sb: &Sandbox| {
+        sb.bluemind
+            .state()
+            .requests
+            .iter()
+            .filter(|r| r.contains("/auth/_su"))
+            .count()
+    };
+    assert_eq!(su_calls(&sb), 0, "a bad file started something");
+    let latin1 = dir.join("latin1.csv");
+    std::fs::write(&latin1, b"leaver,successor\nh\xe9l\xe8ne,nathalie\n").unwrap();
+    let r = offboard(&sb, &["batch", latin1.to_str().unwrap(), "--yes"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("not UTF-8"), "{}", r.stderr);
+
+    // Two rows share nathalie (they must not run at once: the second would find her locked,
+    // exit 39) and one names nobody; the unknown leaver fails alone.
+    let list = dir.join("leavers.csv");
+    std::fs::write(
+        &list,
+        "leaver,successor,folder,options\n\
+         bertrand,nathalie,,--forward-days 7\n\
+         helene,nathalie,Archives Hélène,--no-lock --no-auto-reply\n\
+         nobody,nathalie,,\n",
+    )
+    .unwrap();
+    let plan = offboard(&sb, &["batch", list.to_str().unwrap(), "--dry-run", "--json"]);
+    let p: Value = serde_json::from_str(&plan.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", plan.stdout, plan.stderr));
+    let statuses = |d: &Value| -> Vec<String> {
+        d["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(statuses(&p), ["planned", "planned", "failed"], "{p}");
+    assert_eq!(plan.code, 46);
+    assert!(
+        sb.bluemind
+            .state()
+            .keys
+            .iter()
+            .all(|k| !k.display_name.starts_with("offboard ")),
+        "the plan minted a key"
+    );
+    assert!(
+        !sb.bluemind
+            .state()
+            .user("B3F1C2A0-0001-4ED2-997C-4A4F39933D18")
+            .unwrap()
+            .hidden,
+        "the plan changed something"
+    );
+
+    let r = offboard(
+        &sb,
+        &[
+            "batch",
+            list.to_str().unwrap(),
+            "--yes",
+            "--json",
+            "--parallel",
+            "3",
+        ],
+    );
+    assert_eq!(r.code, 46, "{}\n{}", r.stdout, r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(statuses(&doc), ["ok", "ok", "failed"], "{doc}");
+    assert_eq!(doc["rows"][2]["exit_code"], 32);
+    assert!(doc["rows"][2]["error"].as_str().unwrap().contains("nobody"));
+    for row in doc["rows"].as_array().unwrap().iter().take(2) {
+        crate::support::assert_report_schema(&row["report"]);
+    }
+    assert_eq!(
+        doc["rows"][1]["report"]["folder"], "Archives Hélène",
+        "the row's folder"
+    );
+    let ids: Vec<&str> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["report"]["run_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2],
+        "rows share a run id (journal, key names): {ids:?}"
+    );
+    let dst = testkit::readback::snapshot(sb.dovecot.imap_port, testkit::NATHALIE.0).unwrap();
+    assert!(
+        dst.folder("Bertrand Dupré/INBOX").is_some()
+            && dst.folders.keys().any(|k| k.starts_with("Archives Hélène")),
+        "{:?}",
+        dst.folders.keys().collect::<Vec<_>>()
+    );
+    {
+        let st = sb.bluemind.state();
+        assert!(
+            st.user("B3F1C2A0-0001-4ED2-997C-4A4F39933D18").unwrap().hidden,
+            "bertrand's row: locked"
+        );
+        assert!(
+            !st.user("C9D4E5F6-0003-4ED2-997C-4A4F39933D18").unwrap().hidden,
+            "hélène's row said --no-lock"
+        );
+    }
+    // Again: the finished rows are reported done, not run again.
+    let before = su_calls(&sb);
+    let r = offboard(&sb, &["batch", list.to_str().unwrap(), "--yes", "--json"]);
+    assert_eq!(r.code, 46, "{}\n{}", r.stdout, r.stderr);
+    let again: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(statuses(&again), ["done", "done", "failed"], "{again}");
+    assert_eq!(again["rows"][0]["done_by"], doc["rows"][0]["report"]["run_id"]);
+    // Only the failed row is tried again, and it fails before any session.
+    assert_eq!(
+        su_calls(&sb),
+        before,
+        "a finished row ran again: {}\n{:?}",
+        r.stdout,
+        sb.bluemind
+            .state()
+            .requests
+            .iter()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+    );
+}

@@ -266,6 +266,21 @@ pub enum Command {
         #[command(flatten)]
         conn: ConnOpts,
     },
+    /// Hand over a list: one row per leaver in a CSV file (UTF-8, a header row; columns
+    /// `leaver`, `successor`, and optionally `folder` and `options`, the flags of a single run).
+    /// Every row is checked first (bad rows are named by line, and nothing starts); rows run
+    /// `--parallel` at a time, never two touching the same person at once; a failed row stops
+    /// no other; a row an earlier run finished is reported as done. Exit 46 if a row failed.
+    Batch {
+        /// The CSV file.
+        #[arg(value_name = "FILE.csv")]
+        file: PathBuf,
+        /// Rows running at once.
+        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+        parallel: u16,
+        #[command(flatten)]
+        conn: ConnOpts,
+    },
     /// List past runs from their journals: id, date, kind, leaver, successor, outcome.
     Runs {
         /// Where the run journals live.

@@ -64,6 +64,8 @@ pub enum Exit {
     DoctorWarnings = 44,
     /// `doctor`: at least one check failed.
     DoctorFailures = 45,
+    /// `batch`: at least one row failed (the others ran).
+    BatchFailed = 46,
     /// The configuration is incomplete or invalid.
     Config = 78,
     /// host1 could not be reached (imapsync mode).
@@ -156,6 +158,10 @@ pub const TABLE: &[(Exit, &str)] = &[
         "`doctor`: warnings, no failure (a run can go ahead)",
     ),
     (Exit::DoctorFailures, "`doctor`: at least one check failed"),
+    (
+        Exit::BatchFailed,
+        "`batch`: at least one row failed; the others ran (see the table)",
+    ),
     (Exit::Usage, "wrong command line"),
     (
         Exit::NoInput,
@@ -409,6 +415,7 @@ mod tests {
             | Exit::RunUnknown
             | Exit::DoctorWarnings
             | Exit::DoctorFailures
+            | Exit::BatchFailed
             | Exit::Config
             | Exit::ConnectionHost1
             | Exit::ConnectionHost2
@@ -422,7 +429,7 @@ mod tests {
             | Exit::AuthUser2 => e.code(),
         };
         let codes: Vec<u8> = TABLE.iter().map(|(e, _)| every(*e)).collect();
-        assert_eq!(codes.len(), 37, "a variant is missing from the table");
+        assert_eq!(codes.len(), 38, "a variant is missing from the table");
         assert!(codes.windows(2).all(|w| w[0] < w[1]), "{codes:?}");
         assert!(
             TABLE

@@ -2,6 +2,7 @@
 //! The only module that prints; errors are rendered once, here.
 
 pub mod args;
+mod batch;
 mod doctor;
 pub mod exit;
 mod imapsync;
@@ -91,6 +92,9 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             conn,
         }) => offboard::close(&common, &leaver, to, &copy, &conn).await,
         Some(Command::Undo { run_id, conn }) => offboard::undo(&common, &run_id, &conn).await,
+        Some(Command::Batch { file, parallel, conn }) => {
+            batch::run(&common, &file, usize::from(parallel), &conn).await
+        }
         Some(Command::Doctor { as_user, conn }) => doctor::run(&common, &conn, as_user).await,
         Some(Command::Runs { state_dir }) => offboard::runs(&common, state_dir).await,
         Some(Command::Imapsync { args }) => imapsync::run(args).await,

@@ -61,6 +61,19 @@ pub(super) fn admin_key_with_source(cfg: &ConfigFile) -> anyhow::Result<(SecretS
         .into())
 }
 
+/// A run id: the UTC time, the process, and — for the second run of one process on (a batch)
+/// — its rank, so no two runs share a journal or a key name.
+fn new_run_id() -> String {
+    static RANK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let rank = RANK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = format!(
+        "{}-{:04x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id() & 0xffff
+    );
+    if rank == 0 { base } else { format!("{base}.{rank}") }
+}
+
 /// What a command is about and how it was asked.
 pub(super) struct Job<'a> {
     pub mode: RunKind,
@@ -231,11 +244,7 @@ pub(super) fn settings(job: &Job<'_>, cfg: &ConfigFile, dry_run: bool) -> anyhow
         .ok_or_else(|| config_error("no state directory", "set [copy] state_dir or --state-dir"))?;
     let mut excludes = cfg.copy.exclude.clone();
     excludes.extend(copy.exclude.iter().cloned());
-    let run_id = format!(
-        "{}-{:04x}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        std::process::id() & 0xffff
-    );
+    let run_id = new_run_id();
     Ok(Settings {
         leaver,
         successor,
@@ -294,7 +303,7 @@ async fn execute(s: &Settings, work: Work<'_>, json: bool) -> Outcome {
 }
 
 /// The exit code of a finished run.
-fn exit_of(o: &Outcome) -> Exit {
+pub(super) fn exit_of(o: &Outcome) -> Exit {
     if let Some(e) = &o.error {
         return exit::classify_workflow(e);
     }
