@@ -290,3 +290,101 @@ fn batch_checks_every_row_first_runs_each_once_and_goes_on_past_a_failure() {
             .collect::<Vec<_>>()
     );
 }
+
+/// A run of `offboard` as a pipe would see it (no terminal), with the given environment.
+fn piped(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::cargo_bin("offboard").unwrap();
+    cmd.arg("--config").arg(&sb.config).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.env_remove("OFFBOARD_ADMIN_KEY").output().unwrap())
+}
+
+#[test]
+fn progress_is_a_line_without_a_terminal_bars_on_one_and_nothing_when_quiet() {
+    let sb = Sandbox::start(60, Default::default()).unwrap();
+    // Without a terminal: progress lines on stderr (every 0 s here instead of 30), the
+    // report on stdout untouched.
+    let r = piped(
+        &sb,
+        &["bertrand", "--to", "nathalie", "--yes", "--json", "--no-lock"],
+        &[("OFFBOARD_PROGRESS_EVERY", "0")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("progress: ")).collect();
+    assert!(lines.len() > 10, "{}", r.stderr);
+    assert!(
+        lines.last().unwrap().contains(" messages, ") && lines.last().unwrap().contains("/s)"),
+        "{lines:?}"
+    );
+    let doc: Value = serde_json::from_str(&r.stdout).expect("stdout is the JSON report alone");
+    crate::support::assert_report_schema(&doc);
+    // --quiet: no progress, no folder lines; the report still comes.
+    let sb = Sandbox::start(60, Default::default()).unwrap();
+    let r = piped(
+        &sb,
+        &["bertrand", "--to", "nathalie", "--yes", "--quiet"],
+        &[("OFFBOARD_PROGRESS_EVERY", "0")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("progress: ") && !r.stdout.contains(" -> "),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(r.stdout.contains("Offboarded:"), "{}", r.stdout);
+
+    // On a terminal: bars, and log lines (-vv) printed whole above them.
+    let sb = Sandbox::start(150, Default::default()).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("offboard");
+    let line = format!(
+        "'{}' --config '{}' bertrand --to nathalie --yes -vv --no-lock",
+        bin.display(),
+        sb.config.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env_remove("OFFBOARD_ADMIN_KEY")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Offboarded:"), "{text}");
+    // The bars were drawn, and every log line is whole: it starts a line of its own (after
+    // the terminal's escapes are taken out) and is never cut by a bar.
+    let mut plain = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for x in chars.by_ref() {
+                    if x.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    let segments: Vec<&str> = plain.split(['\n', '\r']).map(str::trim).collect();
+    assert!(
+        segments
+            .iter()
+            .any(|l| l.starts_with("all ") && l.contains(" messages")),
+        "no progress bar drawn: {plain}"
+    );
+    let logs: Vec<&&str> = segments.iter().filter(|l| l.contains("DEBUG")).collect();
+    assert!(!logs.is_empty(), "no log line: {plain}");
+    for l in logs {
+        assert!(
+            l.starts_with("20"),
+            "a log line shares its line with something else: {l:?}"
+        );
+    }
+}

@@ -63,6 +63,10 @@ pub struct CommonOpts {
     /// Log more (-v: info, -vv: debug, -vvv: trace); secrets are never logged.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// No progress display and no per-folder lines (the report and errors still come).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 }
 
 /// What and how to copy.

@@ -273,12 +273,12 @@ pub(super) async fn run(
             );
         }
         let _ = print(common, file, true, plan, code);
-        eprint!("\nCarry out these {} hand-overs? [y/N] ", rows.len());
+        crate::errp!("\nCarry out these {} hand-overs? [y/N] ", rows.len());
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "oui" | "o") {
-            eprintln!("Nothing was changed.");
+            crate::errln!("Nothing was changed.");
             return Ok(Exit::Ok);
         }
     }
@@ -347,9 +347,11 @@ async fn carry_out(
             busy.insert(row.leaver.to_lowercase());
             busy.insert(row.successor.to_lowercase());
             if live {
-                eprintln!(
+                crate::errln!(
                     "line {:>3}  {} → {}: started",
-                    row.line, row.leaver, row.successor
+                    row.line,
+                    row.leaver,
+                    row.successor
                 );
             }
             running.push(async move {
@@ -375,7 +377,7 @@ async fn carry_out(
             "ok"
         };
         if live {
-            eprintln!(
+            crate::errln!(
                 "line {:>3}  {} → {}: {status} (exit {})",
                 row.line,
                 row.leaver,
@@ -427,11 +429,15 @@ fn print(
             exit_code: code.code(),
             rows,
         };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!(
+        crate::outln!(
             "{:<5} {:<24} {:<24} {:<8} {:>4}  DETAIL",
-            "LINE", "LEAVER", "SUCCESSOR", "STATUS", "EXIT"
+            "LINE",
+            "LEAVER",
+            "SUCCESSOR",
+            "STATUS",
+            "EXIT"
         );
         for r in &rows {
             let detail = match (&r.done_by, &r.error, &r.report) {
@@ -448,12 +454,16 @@ fn print(
                 }
                 _ => String::new(),
             };
-            println!(
+            crate::outln!(
                 "{:<5} {:<24} {:<24} {:<8} {:>4}  {detail}",
-                r.line, r.leaver, r.successor, r.status, r.exit_code
+                r.line,
+                r.leaver,
+                r.successor,
+                r.status,
+                r.exit_code
             );
         }
-        println!(
+        crate::outln!(
             "\n{} row(s): {ok} {}, {done} already done, {failed} failed",
             rows.len(),
             if dry_run { "planned" } else { "done now" }

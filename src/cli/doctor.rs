@@ -542,15 +542,15 @@ fn finish(common: &CommonOpts, c: Checks) -> anyhow::Result<Exit> {
             "checks": c.0, "failures": failures, "warnings": warnings,
             "healthy": failures == 0, "exit_code": code.code(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for x in &c.0 {
-            println!("{:<8} {:<26} {}", x.status, x.name, x.detail);
+            crate::outln!("{:<8} {:<26} {}", x.status, x.name, x.detail);
             if let Some(f) = &x.fix {
-                println!("{:<8} {:<26} fix: {f}", "", "");
+                crate::outln!("{:<8} {:<26} fix: {f}", "", "");
             }
         }
-        println!(
+        crate::outln!(
             "\n{}",
             match code {
                 Exit::Ok => "All checks passed.".to_string(),

@@ -97,11 +97,11 @@ Message-ID are copied unchanged), --nolog, --nofoldersizes, --buffersize N.
 pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     let o = parse(&args).map_err(|e| usage(e.to_string()))?;
     if o.on("help") {
-        print!("{HELP}\n{}", super::exit::help_text());
+        crate::outln!("{HELP}\n{}", super::exit::help_text().trim_end());
         return Ok(Exit::Ok);
     }
     if o.on("version") {
-        println!(
+        crate::outln!(
             "offboard {} (imapsync-compatible mode)",
             env!("CARGO_PKG_VERSION")
         );
@@ -146,11 +146,11 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
     let (s1, s2) = tokio::join!(login(&ep1, &c1, Side::One), login(&ep2, &c2, Side::Two));
     let (mut s1, s2) = (s1?, s2?);
     if o.on("justlogin") {
-        println!("Host1 {host1}: logged in as {user1}; capabilities: {}", caps(&s1));
-        println!("Host2 {host2}: logged in as {user2}; capabilities: {}", caps(&s2));
+        crate::outln!("Host1 {host1}: logged in as {user1}; capabilities: {}", caps(&s1));
+        crate::outln!("Host2 {host2}: logged in as {user2}; capabilities: {}", caps(&s2));
         s1.logout().await;
         s2.logout().await;
-        println!("Exiting because of --justlogin");
+        crate::outln!("Exiting because of --justlogin");
         return Ok(Exit::Ok);
     }
     if let Some(sub1) = &rules.source_subfolder {
@@ -204,7 +204,10 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         Some(Journal::open_adopting(&dir, &id, &[&with_ports, &hosts_only])?)
     };
     let json = o.on("json");
-    let mut reporter = summary::Printer::new(!json).dry_run(opts.dry_run);
+    let quiet = super::output::get().is_quiet();
+    let mut reporter = summary::Printer::new(!json && !quiet)
+        .dry_run(opts.dry_run)
+        .progress(!opts.dry_run);
     // More connection pairs let the servers use more cores; folders are shared among them.
     let n_workers: usize = o
         .number("workers")
@@ -222,6 +225,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         }
     }
     let result = crate::sync::run(&mut workers, &opts, state.as_mut(), &mut reporter).await;
+    super::output::get().stop_progress();
     crate::imap::logout_all(workers).await;
     // A run that stopped still shows what it did, then fails with its own error.
     let (report, error) = match result {
@@ -229,7 +233,7 @@ pub(super) async fn run(args: Vec<String>) -> anyhow::Result<Exit> {
         Err(a) => (*a.report, Some(a.error)),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         summary::print_statistics(&report);
     }
@@ -260,7 +264,7 @@ fn caps(s: &Session) -> String {
 
 async fn connect_only(ep: &Endpoint, side: Side) -> anyhow::Result<()> {
     Session::open(ep).await.map_err(|e| side_error(side, e))?;
-    println!(
+    crate::outln!(
         "Host{} {}:{}: connected ({})",
         side.n(),
         ep.host,
@@ -284,11 +288,11 @@ async fn endpoint(o: &RawOptions, side: Side, host: &str) -> anyhow::Result<Endp
         match arg.split_once('=') {
             Some(("SSL_ca_file", f)) => tls.ca_file = Some(f.into()),
             Some(("SSL_verify_mode", "0")) => tls.insecure = true,
-            _ => eprintln!("warning: --sslargs{n} {arg:?} is not supported and was ignored"),
+            _ => crate::errln!("warning: --sslargs{n} {arg:?} is not supported and was ignored"),
         }
     }
     if tls.insecure {
-        eprintln!("warning: host{n}: TLS certificates are not verified (--insecure)");
+        crate::errln!("warning: host{n}: TLS certificates are not verified (--insecure)");
     }
     let secs: u64 = match o
         .number(&format!("timeout{n}"))
@@ -346,7 +350,7 @@ fn credentials(o: &RawOptions, side: Side, user: &str) -> anyhow::Result<Credent
     } else if let Some(s) = secret_from_env(&format!("IMAPSYNC_PASSWORD{n}")) {
         s
     } else if let Some(p) = o.value(&format!("password{n}")) {
-        eprintln!(
+        crate::errln!(
             "warning: --password{n} puts the password on the command line, where other local users can read it \
              (ps, /proc); put it in a file readable only by you and use --passfile{n} FILE"
         );

@@ -8,6 +8,7 @@ pub mod exit;
 mod imapsync;
 pub mod imapsync_args;
 mod offboard;
+pub mod output;
 mod probe;
 mod summary;
 
@@ -60,6 +61,7 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    output::init(cli.common.quiet);
     init_logging(cli.common.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -130,23 +132,20 @@ fn print_quietly(bytes: &[u8]) -> anyhow::Result<Exit> {
 /// Prints `error: …`, each cause under `Caused by:`, then the hint; returns the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     let exit = exit::classify(err);
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
+    output::get().stop_progress();
+    crate::errln!("error: {err}");
     let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
     if !causes.is_empty() {
-        let _ = writeln!(stderr, "\nCaused by:");
+        crate::errln!("\nCaused by:");
         for c in causes {
-            let _ = writeln!(stderr, "    {c}");
+            crate::errln!("    {c}");
         }
     }
     if let Some(h) = exit::hint(err) {
-        let _ = writeln!(stderr, "\nhint: {h}");
+        crate::errln!("\nhint: {h}");
     }
     if exit == Exit::Internal {
-        let _ = writeln!(
-            stderr,
-            "\nThis is an internal error of offboard: please report it."
-        );
+        crate::errln!("\nThis is an internal error of offboard: please report it.");
     }
     ExitCode::from(exit.code())
 }
@@ -170,6 +169,7 @@ fn init_logging(verbose: u8) {
     }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(output::LogWriter::default)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -226,7 +226,7 @@ pub(super) fn settings(job: &Job<'_>, cfg: &ConfigFile, dry_run: bool) -> anyhow
         } else {
             "insecure = true in the config file"
         };
-        eprintln!("warning: TLS certificates are not verified ({from})");
+        crate::errln!("warning: TLS certificates are not verified ({from})");
     }
     let mut timeouts = Timeouts::default();
     if let Some(secs) = conn.timeout.or(cfg.imap.timeout) {
@@ -292,11 +292,16 @@ enum Work<'a> {
 async fn execute(s: &Settings, work: Work<'_>, json: bool) -> Outcome {
     match work {
         Work::Run => {
-            let mut printer = summary::Printer::new(!json).dry_run(s.dry_run);
+            let quiet = super::output::get().is_quiet();
+            let mut printer = summary::Printer::new(!json && !quiet)
+                .dry_run(s.dry_run)
+                .progress(!s.dry_run);
             let interrupt = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            workflow::run(s, &mut printer, interrupt).await
+            let o = workflow::run(s, &mut printer, interrupt).await;
+            super::output::get().stop_progress();
+            o
         }
         Work::Undo(of) => workflow::undo(s, of).await,
     }
@@ -421,23 +426,29 @@ pub(super) async fn runs(common: &CommonOpts, dir: Option<PathBuf>) -> anyhow::R
     let state = state_dir(&conn, &cfg)?;
     let list = workflow::runs::list(&state);
     if common.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(Exit::Ok);
     }
     if list.is_empty() {
-        println!("No run recorded in {}", state.join("runs").display());
+        crate::outln!("No run recorded in {}", state.join("runs").display());
         return Ok(Exit::Ok);
     }
-    println!(
+    crate::outln!(
         "{:<26} {:<20} {:<8} {:<14} {:<14} {:<11} {:>7}",
-        "RUN", "STARTED", "KIND", "LEAVER", "SUCCESSOR", "OUTCOME", "CHANGES"
+        "RUN",
+        "STARTED",
+        "KIND",
+        "LEAVER",
+        "SUCCESSOR",
+        "OUTCOME",
+        "CHANGES"
     );
     for r in list {
         let kind = serde_json::to_value(r.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        println!(
+        crate::outln!(
             "{:<26} {:<20} {:<8} {:<14} {:<14} {:<11} {:>7}{}",
             r.run_id,
             r.started_at,
@@ -480,12 +491,12 @@ async fn plan_then_carry_out(common: &CommonOpts, job: &Job<'_>, work: Work<'_>)
             );
         }
         print_report(&plan.report, false, None);
-        eprint!("\nCarry out this plan? [y/N] ");
+        crate::errp!("\nCarry out this plan? [y/N] ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "oui" | "o") {
-            eprintln!("Nothing was changed.");
+            crate::errln!("Nothing was changed.");
             return Ok(Exit::Ok);
         }
     }
@@ -514,7 +525,7 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
     if json {
         let mut r = r.clone();
         r.exit_code = code.map(Exit::code);
-        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         return;
     }
     let who = |p: &Option<workflow::PersonReport>| {
@@ -522,7 +533,7 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             .map(|p| format!("{} ({} <{}>)", p.login, p.display_name, p.email))
             .unwrap_or_else(|| "?".into())
     };
-    println!();
+    crate::outln!();
     let title = match (r.kind, r.dry_run) {
         (_, true)
             if r.audit.is_some() && r.steps.iter().all(|s| s.name == "preflight" || s.name == "audit") =>
@@ -537,9 +548,9 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
         (_, false) => "Offboarded:",
     };
     if let Some(of) = &r.undoes {
-        println!("{title} run {of}, {} → {}", who(&r.leaver), who(&r.successor));
+        crate::outln!("{title} run {of}, {} → {}", who(&r.leaver), who(&r.successor));
         for i in &r.undo {
-            println!(
+            crate::outln!(
                 "  {:<13} {}{}",
                 i.status.replace('_', " "),
                 i.label,
@@ -551,13 +562,13 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             );
         }
         for s in r.steps.iter().filter(|s| s.status != "ok") {
-            println!("  Step {} failed: {}", s.name, s.error.as_deref().unwrap_or(""));
+            crate::outln!("  Step {} failed: {}", s.name, s.error.as_deref().unwrap_or(""));
         }
-        println!("  Run {} took {:.1} s", r.run_id, r.duration_secs);
+        crate::outln!("  Run {} took {:.1} s", r.run_id, r.duration_secs);
         return;
     }
     if r.successor.as_ref().is_none_or(|p| p.uid.is_empty()) {
-        println!(
+        crate::outln!(
             "{title} {}{}",
             who(&r.leaver),
             r.domain
@@ -568,7 +579,7 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
         print_steps(r);
         return;
     }
-    println!(
+    crate::outln!(
         "{title} {} → {}{}",
         who(&r.leaver),
         who(&r.successor),
@@ -578,11 +589,11 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
             .unwrap_or_default()
     );
     if let Some(f) = &r.folder {
-        println!("  Mail goes to the folder {f:?} of the successor's mailbox");
+        crate::outln!("  Mail goes to the folder {f:?} of the successor's mailbox");
     }
     if let Some(q) = &r.quota {
         let mb = |kib: u64| kib as f64 / 1024.0;
-        println!(
+        crate::outln!(
             "  Quota: the leaver's mailbox holds {:.1} MB; the successor's has {}{}",
             mb(q.leaver_used_kib),
             match q.successor_quota_kib {
@@ -606,7 +617,7 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
     } else {
         format!("{} left by earlier runs deleted", c.leftover_keys_deleted)
     };
-    println!(
+    crate::outln!(
         "  Credentials: {} ({} key(s) minted, {} deleted, {leftovers}{})",
         c.method,
         c.keys_minted,
@@ -619,7 +630,7 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
     );
     if let Some(copy) = &r.copy {
         let failed = copy.failures().count();
-        println!(
+        crate::outln!(
             "  Copy: {} folders, {} messages found, {} {} ({:.1} MB), {} already there, {} failed",
             copy.folders.len(),
             copy.found(),
@@ -631,32 +642,32 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
         );
         let removed = copy.removed_by_successor();
         if removed > 0 {
-            println!(
+            crate::outln!(
                 "  Removed by the successor since: {removed} messages delivered by an earlier run \
                  (left removed; --recopy-removed copies them again)"
             );
         }
         for f in copy.folders.iter().filter(|f| f.dest_removed) {
-            println!(
+            crate::outln!(
                 "    folder {} was deleted or renamed by the successor: not made again",
                 f.dest
             );
         }
         if let Some(why) = &copy.aborted {
-            println!("  Copy stopped: {why}");
+            crate::outln!("  Copy stopped: {why}");
         }
         if !r.dry_run {
-            println!(
+            crate::outln!(
                 "  Checked: message counts read back from the successor's mailbox in {}/{} folders",
                 copy.folders.iter().filter(|f| f.verified).count(),
                 copy.folders.len()
             );
         }
         for f in copy.failures() {
-            println!("    failed: {}, UID {}: {}", f.folder, f.uid, f.message);
+            crate::outln!("    failed: {}, UID {}: {}", f.folder, f.uid, f.message);
         }
         for f in copy.folder_errors() {
-            println!(
+            crate::outln!(
                 "    folder {}: {}",
                 f.source,
                 f.error.as_ref().map(|e| e.message.as_str()).unwrap_or_default()
@@ -664,13 +675,13 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
         }
     }
     if !r.grants.is_empty() {
-        println!("  Shared mailboxes for the successor:");
+        crate::outln!("  Shared mailboxes for the successor:");
         for g in &r.grants {
             let status = match &g.via {
                 Some(via) => format!("{} (readable via {via})", g.status),
                 None => g.status.clone(),
             };
-            println!(
+            crate::outln!(
                 "    {} ({}): {status} — rights before [{}], after [{}]{}{}",
                 g.mailbox,
                 g.kind,
@@ -683,15 +694,15 @@ fn print_report(r: &OffboardReport, json: bool, code: Option<Exit>) {
     }
     print_steps(r);
     for s in r.steps.iter().filter(|s| s.status != "ok") {
-        println!("  Step {} failed: {}", s.name, s.error.as_deref().unwrap_or(""));
+        crate::outln!("  Step {} failed: {}", s.name, s.error.as_deref().unwrap_or(""));
     }
     let nothing = r.copy.as_ref().is_some_and(|c| c.copied() == 0)
         && r.grants.iter().all(|g| g.status == "already")
         && r.changes.is_empty();
     if !r.dry_run && nothing && r.steps.iter().all(|s| s.status == "ok") {
-        println!("  Nothing left to do: the hand-over was already complete.");
+        crate::outln!("  Nothing left to do: the hand-over was already complete.");
     }
-    println!("  Run {} took {:.1} s", r.run_id, r.duration_secs);
+    crate::outln!("  Run {} took {:.1} s", r.run_id, r.duration_secs);
 }
 
 /// Each step's notes and its failed changes, in the order the steps ran.
@@ -701,16 +712,16 @@ fn print_steps(r: &OffboardReport) {
         if let Some(first) = name.get_mut(0..1) {
             first.make_ascii_uppercase();
         }
-        println!("  {name}:");
+        crate::outln!("  {name}:");
         for n in &st.notes {
-            println!("    {n}");
+            crate::outln!("    {n}");
         }
         for c in r
             .changes
             .iter()
             .filter(|c| c.step == st.name && c.status == workflow::ChangeStatus::Failed)
         {
-            println!("    FAILED: {}: {}", c.label, c.error.as_deref().unwrap_or(""));
+            crate::outln!("    FAILED: {}: {}", c.label, c.error.as_deref().unwrap_or(""));
         }
     }
 }
@@ -746,11 +757,11 @@ pub(super) async fn login(
     let stored = crate::config::keyring::store(&key, &path)
         .map_err(|e| CliError::new(Exit::NoInput, format!("cannot write {}: {e}", path.display())))?;
     match stored {
-        crate::config::keyring::Stored::Keyring => eprintln!(
+        crate::config::keyring::Stored::Keyring => crate::errln!(
             "Key of {who} checked and stored in the kernel keyring (keyutils): it is cleared at reboot and \
              after a few days unused; run `offboard login` again then."
         ),
-        crate::config::keyring::Stored::File(p) => eprintln!(
+        crate::config::keyring::Stored::File(p) => crate::errln!(
             "warning: no OS keyring is reachable here; the key of {who} was checked and stored in {} \
              (mode 0600, readable by you only). Keep it private, or use OFFBOARD_ADMIN_KEY / [bluemind] key_file.",
             p.display()

@@ -70,13 +70,15 @@ pub(super) async fn run(args: ProbeArgs, json: bool) -> anyhow::Result<Exit> {
             "host": args.host, "port": port, "security": security, "user": args.user,
             "capabilities": capabilities, "namespaces": namespaces, "folders": folders,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!(
+        crate::outln!(
             "Connected to {}:{} ({security}) as {}",
-            args.host, port, args.user
+            args.host,
+            port,
+            args.user
         );
-        println!("Capabilities: {}", capabilities.join(" "));
+        crate::outln!("Capabilities: {}", capabilities.join(" "));
         let show = |ns: &[crate::imap::wire::namespace::Namespace]| {
             ns.iter()
                 .map(|n| {
@@ -89,20 +91,20 @@ pub(super) async fn run(args: ProbeArgs, json: bool) -> anyhow::Result<Exit> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        println!(
+        crate::outln!(
             "Namespaces: personal {}; other users {}; shared {}",
             show(&namespaces.personal),
             show(&namespaces.other_users),
             show(&namespaces.shared)
         );
-        println!("Folders ({}):", folders.len());
+        crate::outln!("Folders ({}):", folders.len());
         for f in &folders {
             let utf8 = match mutf7::decode(&f.name) {
                 Ok(n) if n == f.name => String::new(),
                 Ok(n) => format!("  =  {n}"),
                 Err(e) => format!("  (invalid name: {e})"),
             };
-            println!("  {}{utf8}  {}", f.name, f.attributes.join(" "));
+            crate::outln!("  {}{utf8}  {}", f.name, f.attributes.join(" "));
         }
     }
     Ok(Exit::Ok)

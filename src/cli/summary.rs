@@ -13,12 +13,23 @@ use std::collections::BTreeMap;
 pub struct Printer {
     enabled: bool,
     dry: bool,
+    progress: bool,
 }
 
 impl Printer {
-    /// A printer; `enabled = false` prints nothing.
+    /// A printer; `enabled = false` prints no folder lines (progress is separate).
     pub fn new(enabled: bool) -> Self {
-        Printer { enabled, dry: false }
+        Printer {
+            enabled,
+            dry: false,
+            progress: false,
+        }
+    }
+
+    /// Feeds the progress display (live on a terminal, a line every 30 s otherwise).
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
     }
 
     /// Says folders "would" be created, not "created": nothing is changed in a dry run.
@@ -48,18 +59,18 @@ impl Reporter for Printer {
         if !self.enabled {
             return;
         }
-        println!("Folders (host1 raw name = UTF-8 name -> host2 folder):");
+        crate::outln!("Folders (host1 raw name = UTF-8 name -> host2 folder):");
         for m in mappings.iter().filter(|m| m.skipped.is_none()) {
-            println!("  [{}] = [{}] -> [{}]", m.source, m.source_utf8, m.dest_utf8);
+            crate::outln!("  [{}] = [{}] -> [{}]", m.source, m.source_utf8, m.dest_utf8);
             if let Some(note) = &m.note {
-                println!("    note: {note}");
+                crate::outln!("    note: {note}");
             }
         }
         let skipped: Vec<_> = mappings.iter().filter(|m| m.skipped.is_some()).collect();
         if !skipped.is_empty() {
-            println!("Folders left out:");
+            crate::outln!("Folders left out:");
             for m in skipped {
-                println!(
+                crate::outln!(
                     "  [{}] = [{}]: {}",
                     m.source,
                     m.source_utf8,
@@ -69,11 +80,26 @@ impl Reporter for Printer {
         }
     }
 
+    fn folder_to_copy(&mut self, folder: &str, messages: u64, bytes: u64) {
+        if self.progress {
+            super::output::get().folder_to_copy(folder, messages, bytes);
+        }
+    }
+
+    fn message_copied(&mut self, folder: &str, bytes: u64) {
+        if self.progress {
+            super::output::get().message_copied(folder, bytes);
+        }
+    }
+
     fn message_failed(&mut self, folder: &str, uid: Uid, e: &StoreError) {
-        eprintln!("error: {folder}, UID {uid}: {e}");
+        crate::errln!("error: {folder}, UID {uid}: {e}");
     }
 
     fn folder_done(&mut self, r: &FolderReport) {
+        if self.progress {
+            super::output::get().folder_finished(&r.source);
+        }
         if !self.enabled {
             return;
         }
@@ -88,13 +114,15 @@ impl Reporter for Printer {
             String::new()
         };
         match &r.error {
-            Some(e) => println!("{} -> {}{created}: FAILED: {e}", r.source, r.dest),
-            None if r.dest_removed => println!(
+            Some(e) => crate::outln!("{} -> {}{created}: FAILED: {e}", r.source, r.dest),
+            None if r.dest_removed => crate::outln!(
                 "{} -> {}: deleted or renamed by the successor since an earlier run delivered {} messages; \
                  not made again (--recopy-removed to copy it again)",
-                r.source, r.dest, r.removed_by_successor
+                r.source,
+                r.dest,
+                r.removed_by_successor
             ),
-            None => println!(
+            None => crate::outln!(
                 "{} -> {}{created}: {} found, {} copied ({}), {} already there{removed}{}",
                 r.source,
                 r.dest,
@@ -113,7 +141,7 @@ impl Reporter for Printer {
 
     fn reconnecting(&mut self, folder: Option<&str>, attempt: u32, why: &StoreError) {
         let place = folder.map(|f| format!(" while copying {f}")).unwrap_or_default();
-        eprintln!("warning: connection lost{place} ({why}); reconnecting (attempt {attempt})");
+        crate::errln!("warning: connection lost{place} ({why}); reconnecting (attempt {attempt})");
     }
 }
 
@@ -125,8 +153,8 @@ pub fn print_statistics(r: &SyncReport) {
     let repaired: Vec<_> = r.repaired().collect();
     let secs = r.duration_secs.max(0.001);
     let ok_folders = r.folders.len() - folder_errors.len();
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "++++ Statistics{}",
         if r.dry_run {
             " (dry run: nothing was changed)"
@@ -134,61 +162,61 @@ pub fn print_statistics(r: &SyncReport) {
             ""
         }
     );
-    println!("Transfer time                  : {:.2} sec", r.duration_secs);
-    println!(
+    crate::outln!("Transfer time                  : {:.2} sec", r.duration_secs);
+    crate::outln!(
         "Folders synced                 : {ok_folders}/{} synced",
         r.folders.len()
     );
-    println!(
+    crate::outln!(
         "Folders {}           : {}",
         if r.dry_run { "would create" } else { "created     " },
         r.folders.iter().filter(|f| f.created).count()
     );
     if !r.dry_run {
-        println!(
+        crate::outln!(
             "Folders verified               : {}/{} (message counts read back from host2)",
             r.folders.iter().filter(|f| f.verified).count(),
             r.folders.len()
         );
     }
-    println!(
+    crate::outln!(
         "Messages found in host1        : {} ({})",
         r.found(),
         bytes(r.bytes_found())
     );
     if r.removed_by_successor() > 0 {
-        println!(
+        crate::outln!(
             "Messages removed on host2 since: {} (delivered earlier, not copied again)",
             r.removed_by_successor()
         );
     }
     if r.dry_run {
-        println!(
+        crate::outln!(
             "Messages transferred           : 0 (could be {} without dry mode, {})",
             r.copied(),
             bytes(r.bytes_copied())
         );
     } else {
-        println!(
+        crate::outln!(
             "Messages transferred           : {} ({})",
             r.copied(),
             bytes(r.bytes_copied())
         );
     }
-    println!("Messages already on host2      : {}", r.already());
+    crate::outln!("Messages already on host2      : {}", r.already());
     let resynced: u64 = r.folders.iter().map(|f| f.flags_updated).sum();
     if resynced > 0 {
-        println!("Flags re-synced                : {resynced}");
+        crate::outln!("Flags re-synced                : {resynced}");
     }
-    println!("Messages failed                : {}", failures.len());
+    crate::outln!("Messages failed                : {}", failures.len());
     if !repaired.is_empty() {
-        println!(
+        crate::outln!(
             "Messages repaired              : {} (--fix-messages)",
             repaired.len()
         );
         for p in &repaired {
             let changes: Vec<String> = p.changes.iter().map(ToString::to_string).collect();
-            println!(
+            crate::outln!(
                 "  {}, UID {}: {} (host2 had refused it: {})",
                 p.folder,
                 p.uid,
@@ -198,24 +226,24 @@ pub fn print_statistics(r: &SyncReport) {
         }
     }
     if !r.dry_run {
-        println!(
+        crate::outln!(
             "Messages read back             : {} ({} stored altered by host2)",
             r.folders.iter().map(|f| f.read_back).sum::<u64>(),
             altered.len()
         );
-        println!(
+        crate::outln!(
             "Message rate                   : {:.1} messages/s",
             r.copied() as f64 / secs
         );
-        println!(
+        crate::outln!(
             "Average bandwidth rate         : {}/s",
             bytes((r.bytes_copied() as f64 / secs) as u64)
         );
     }
     let errors = failures.len() + folder_errors.len() + altered.len();
-    println!("Detected {errors} errors");
+    crate::outln!("Detected {errors} errors");
     for (i, f) in failures.iter().enumerate() {
-        println!(
+        crate::outln!(
             "Err {}/{errors}: {}, UID {}: {}",
             i + 1,
             f.folder,
@@ -224,7 +252,7 @@ pub fn print_statistics(r: &SyncReport) {
         );
     }
     for (i, f) in folder_errors.iter().enumerate() {
-        println!(
+        crate::outln!(
             "Err {}/{errors}: folder {}: {}",
             failures.len() + i + 1,
             f.source,
@@ -233,13 +261,13 @@ pub fn print_statistics(r: &SyncReport) {
     }
     let unchecked: u64 = r.folders.iter().map(|f| f.unchecked_8bit).sum();
     if unchecked > 0 {
-        println!(
+        crate::outln!(
             "host2 rewrites 8-bit header bytes: {unchecked} more copies with such headers are \
              likely altered too (not read back; --verify reads and lists each)"
         );
     }
     for (i, a) in altered.iter().enumerate() {
-        println!(
+        crate::outln!(
             "Err {}/{errors}: {}, UID {}: copied as UID {} but host2 altered it: {}",
             failures.len() + folder_errors.len() + i + 1,
             a.folder,
@@ -249,7 +277,7 @@ pub fn print_statistics(r: &SyncReport) {
         );
     }
     let exit = exit_for(r);
-    println!("Exiting with return value {} ({exit:?})", exit.code());
+    crate::outln!("Exiting with return value {} ({exit:?})", exit.code());
 }
 
 /// The exit code of a finished run: 0, or imapsync's code of the most frequent error class.

@@ -830,6 +830,11 @@ async fn copy_folder<S: Store, D: Store>(
     if let Some(j) = shared.journal.borrow_mut().as_deref_mut() {
         j.reserve(&m.source, status.uid_validity, pending.records().len());
     }
+    shared.reporter.borrow_mut().folder_to_copy(
+        &m.source_utf8,
+        pending.records().len() as u64,
+        pending.records().iter().map(|r| r.size()).sum(),
+    );
     let mut sent = Sent::with_capacity(pending.records().len());
     copy_messages(
         src,
@@ -1316,7 +1321,7 @@ fn copied_one(
 ) -> Result<(), Stop> {
     fr.copied += 1;
     fr.bytes_copied += len;
-    shared.reporter.borrow_mut().message_copied(len);
+    shared.reporter.borrow_mut().message_copied(&m.source_utf8, len);
     if let Some(s) = shared.journal.borrow_mut().as_deref_mut() {
         let (dest_validity, dest_uid) = uid.unwrap_or((0, 0));
         let r = CopyRecord {

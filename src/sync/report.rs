@@ -241,8 +241,11 @@ pub trait Reporter {
     fn plan(&mut self, _mappings: &[FolderMapping]) {}
     /// A folder starts.
     fn folder_started(&mut self, _m: &FolderMapping) {}
-    /// One message was copied.
-    fn message_copied(&mut self, _bytes: u64) {}
+    /// What a folder has to copy, known once its messages are matched (before the first
+    /// copy; again on a retry).
+    fn folder_to_copy(&mut self, _folder: &str, _messages: u64, _bytes: u64) {}
+    /// One message of `folder` was copied.
+    fn message_copied(&mut self, _folder: &str, _bytes: u64) {}
     /// One message failed (the run goes on).
     fn message_failed(&mut self, _folder: &str, _uid: Uid, _e: &StoreError) {}
     /// A folder is done.
