@@ -151,7 +151,14 @@ pub(super) async fn run(
     let mut c = Checks::default();
     let cfg = match load(common.config.as_deref()) {
         Ok((cfg, Some(path))) => {
-            c.ok("config", format!("read {}", path.display()));
+            let from = if common.config.is_some() {
+                "--config"
+            } else if std::env::var_os("OFFBOARD_CONFIG").is_some() {
+                "$OFFBOARD_CONFIG"
+            } else {
+                "the default location"
+            };
+            c.ok("config", format!("read {} (from {from})", path.display()));
             cfg
         }
         Ok((cfg, None)) => {
