@@ -197,17 +197,7 @@ pub struct State {
 }
 
 /// Every verb the double knows, for BlueMind 5's expansion.
-const ALL_VERBS: [Verb; 9] = [
-    Verb::Invitation,
-    Verb::Freebusy,
-    Verb::SendOnBehalf,
-    Verb::SendAs,
-    Verb::Read,
-    Verb::ReadExtended,
-    Verb::Write,
-    Verb::Manage,
-    Verb::All,
-];
+const ALL_VERBS: [Verb; 9] = Verb::ALL;
 
 /// BlueMind's `core.sessions.idle-timeout` default (`application.conf`).
 pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20 * 60);

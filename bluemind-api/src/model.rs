@@ -186,6 +186,19 @@ pub enum Verb {
 }
 
 impl Verb {
+    /// Every verb BlueMind 5 knows, weakest first.
+    pub const ALL: [Verb; 9] = [
+        Verb::Invitation,
+        Verb::Freebusy,
+        Verb::SendOnBehalf,
+        Verb::SendAs,
+        Verb::Read,
+        Verb::ReadExtended,
+        Verb::Write,
+        Verb::Manage,
+        Verb::All,
+    ];
+
     /// The verbs this one directly implies (BlueMind 5 `Verb.java`).
     fn parents(self) -> &'static [Verb] {
         match self {

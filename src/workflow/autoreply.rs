@@ -144,6 +144,17 @@ pub(super) async fn apply(ctx: &Ctx<'_>, a: &AutoReply, out: &mut StepOut) -> Re
         if ctx.s.dry_run { "would say" } else { "says" },
         a.days
     ));
+    write(ctx, out, &before, &wanted).await
+}
+
+/// Records the change, and unless dry, writes the vacation and reads it back.
+async fn write(
+    ctx: &Ctx<'_>,
+    out: &mut StepOut,
+    before: &Vacation,
+    wanted: &Vacation,
+) -> Result<(), WorkflowError> {
+    let (pre, d) = (ctx.pre, ctx.pre.domain_uid.as_str());
     let i = out.change(
         ctx,
         Pending {
@@ -152,20 +163,20 @@ pub(super) async fn apply(ctx: &Ctx<'_>, a: &AutoReply, out: &mut StepOut) -> Re
             target: pre.leaver.uid.clone(),
             label: format!("auto-reply of {}", pre.leaver.login),
             subject: None,
-            before: serde_json::to_value(&before).unwrap_or_default(),
-            after: serde_json::to_value(&wanted).unwrap_or_default(),
+            before: serde_json::to_value(before).unwrap_or_default(),
+            after: serde_json::to_value(wanted).unwrap_or_default(),
         },
     );
     if ctx.s.dry_run {
         return Ok(());
     }
-    if let Err(e) = ctx.admin.set_vacation(d, &pre.leaver.uid, &wanted).await {
+    if let Err(e) = ctx.admin.set_vacation(d, &pre.leaver.uid, wanted).await {
         out.failed(i, e.to_string());
         return Err(e.into());
     }
     let back = ctx.admin.vacation(d, &pre.leaver.uid).await?;
     out.read_back(i, serde_json::to_value(&back).unwrap_or_default());
-    if !(back.enabled && back.subject == wanted.subject && back.end == wanted.end) {
+    if !(back.enabled == wanted.enabled && back.subject == wanted.subject && back.end == wanted.end) {
         out.failed(i, "the auto-reply read back is not the one written");
         return Err(WorkflowError::NotAsWritten("auto-reply".into()));
     }
@@ -190,28 +201,7 @@ pub(super) async fn switch_off(ctx: &Ctx<'_>, out: &mut StepOut) -> Result<(), W
     } else {
         "switched off"
     });
-    let i = out.change(
-        ctx,
-        Pending {
-            step: "auto-reply",
-            action: Action::Vacation,
-            target: pre.leaver.uid.clone(),
-            label: format!("auto-reply of {}", pre.leaver.login),
-            subject: None,
-            before: serde_json::to_value(&before).unwrap_or_default(),
-            after: serde_json::to_value(&wanted).unwrap_or_default(),
-        },
-    );
-    if ctx.s.dry_run {
-        return Ok(());
-    }
-    if let Err(e) = ctx.admin.set_vacation(d, &pre.leaver.uid, &wanted).await {
-        out.failed(i, e.to_string());
-        return Err(e.into());
-    }
-    let back = ctx.admin.vacation(d, &pre.leaver.uid).await?;
-    out.read_back(i, serde_json::to_value(&back).unwrap_or_default());
-    Ok(())
+    write(ctx, out, &before, &wanted).await
 }
 
 #[cfg(test)]

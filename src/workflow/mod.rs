@@ -400,17 +400,7 @@ async fn main_steps(
     report: &mut OffboardReport,
     reporter: &mut dyn Reporter,
 ) -> Result<(), WorkflowError> {
-    report
-        .step("sessions", credentials::open_sessions(admin, s, pre, creds))
-        .await?;
-    report
-        .step("leftover keys", credentials::sweep_leftovers(creds, s))
-        .await?;
-    if !s.dry_run {
-        report
-            .step("api keys", credentials::mint_keys(creds, &s.run_id))
-            .await?;
-    }
+    credential_steps(admin, s, pre, creds, report).await?;
     checkpoint(report, s);
     let ctx = departure::Ctx {
         admin,
@@ -492,15 +482,13 @@ async fn main_steps(
     Ok(())
 }
 
-/// `offboard close`: a last incremental copy, verified; the auto-reply and forwards off.
-/// The suspension itself comes after the cleanup (see [`run`]).
-async fn close_steps(
+/// A su session per user, the keys earlier runs left, and (for real) this run's keys.
+async fn credential_steps(
     admin: &Client,
     s: &Settings,
     pre: &preflight::Preflight,
     creds: &mut credentials::Credentials,
     report: &mut OffboardReport,
-    reporter: &mut dyn Reporter,
 ) -> Result<(), WorkflowError> {
     report
         .step("sessions", credentials::open_sessions(admin, s, pre, creds))
@@ -513,6 +501,20 @@ async fn close_steps(
             .step("api keys", credentials::mint_keys(creds, &s.run_id))
             .await?;
     }
+    Ok(())
+}
+
+/// `offboard close`: a last incremental copy, verified; the auto-reply and forwards off.
+/// The suspension itself comes after the cleanup (see [`run`]).
+async fn close_steps(
+    admin: &Client,
+    s: &Settings,
+    pre: &preflight::Preflight,
+    creds: &mut credentials::Credentials,
+    report: &mut OffboardReport,
+    reporter: &mut dyn Reporter,
+) -> Result<(), WorkflowError> {
+    credential_steps(admin, s, pre, creds, report).await?;
     copy_step(admin, s, pre, creds, report, reporter).await?;
     if !s.dry_run {
         let copy = report.copy.as_ref();

@@ -25,15 +25,7 @@ pub struct Preflight {
 }
 
 pub(super) async fn check(admin: &Client, s: &Settings) -> Result<Preflight, WorkflowError> {
-    match admin.ping().await {
-        Err(ApiError::Unauthorized { .. }) => return Err(WorkflowError::AdminKeyRefused),
-        Err(e) => return Err(e.into()),
-        Ok(()) => {}
-    }
-    let domain = admin
-        .lookup_domain(&s.domain)
-        .await?
-        .ok_or_else(|| WorkflowError::DomainUnknown(s.domain.clone()))?;
+    let domain = key_and_domain(admin, s).await?;
     let leaver = find_user(admin, &domain.uid, &s.domain, &s.leaver, "leaver").await?;
     let successor = find_user(admin, &domain.uid, &s.domain, &s.successor, "successor").await?;
     if leaver.uid == successor.uid {
@@ -104,6 +96,22 @@ async fn quota_check(
     Ok(Some(report))
 }
 
+/// The admin key works and the domain resolves.
+async fn key_and_domain(
+    admin: &Client,
+    s: &Settings,
+) -> Result<ItemValue<bluemind_api::Domain>, WorkflowError> {
+    match admin.ping().await {
+        Err(ApiError::Unauthorized { .. }) => return Err(WorkflowError::AdminKeyRefused),
+        Err(e) => return Err(e.into()),
+        Ok(()) => {}
+    }
+    admin
+        .lookup_domain(&s.domain)
+        .await?
+        .ok_or_else(|| WorkflowError::DomainUnknown(s.domain.clone()))
+}
+
 fn names_of(d: &ItemValue<bluemind_api::Domain>) -> Vec<String> {
     let mut v = vec![d.uid.clone(), d.value.name.clone()];
     v.extend(d.value.aliases.iter().cloned());
@@ -115,15 +123,7 @@ fn names_of(d: &ItemValue<bluemind_api::Domain>) -> Vec<String> {
 
 /// For `offboard audit`: the admin key, the domain and the leaver only.
 pub(super) async fn leaver_only(admin: &Client, s: &Settings) -> Result<Preflight, WorkflowError> {
-    match admin.ping().await {
-        Err(ApiError::Unauthorized { .. }) => return Err(WorkflowError::AdminKeyRefused),
-        Err(e) => return Err(e.into()),
-        Ok(()) => {}
-    }
-    let domain = admin
-        .lookup_domain(&s.domain)
-        .await?
-        .ok_or_else(|| WorkflowError::DomainUnknown(s.domain.clone()))?;
+    let domain = key_and_domain(admin, s).await?;
     let leaver = find_user(admin, &domain.uid, &s.domain, &s.leaver, "leaver").await?;
     Ok(Preflight {
         domain_uid: domain.uid.clone(),

@@ -37,18 +37,8 @@ pub(super) struct Undo<'a> {
 
 /// The verbs a list gives, every implied one included.
 fn closure(v: &[Verb]) -> Vec<Verb> {
-    const ALL: [Verb; 9] = [
-        Verb::Invitation,
-        Verb::Freebusy,
-        Verb::SendOnBehalf,
-        Verb::SendAs,
-        Verb::Read,
-        Verb::ReadExtended,
-        Verb::Write,
-        Verb::Manage,
-        Verb::All,
-    ];
-    ALL.into_iter()
+    Verb::ALL
+        .into_iter()
         .filter(|x| v.iter().any(|h| h.implies(*x)))
         .collect()
 }
