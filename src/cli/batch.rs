@@ -18,7 +18,7 @@ use crate::workflow::{self, OffboardReport, RunKind};
 use clap::Parser;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 
 /// One row, checked.
@@ -273,12 +273,7 @@ pub(super) async fn run(
             );
         }
         let _ = print(common, file, true, plan, code);
-        crate::errp!("\nCarry out these {} hand-overs? [y/N] ", rows.len());
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "oui" | "o") {
-            crate::errln!("Nothing was changed.");
+        if !super::output::get().confirm(&format!("Carry out these {} hand-overs?", rows.len())) {
             return Ok(Exit::Ok);
         }
     }

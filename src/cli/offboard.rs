@@ -11,7 +11,7 @@ use crate::imap::{Endpoint, Security, Timeouts, TlsSettings};
 use crate::workflow::{self, Departure, OffboardReport, Outcome, RunKind, Settings, autoreply};
 use bluemind_api::TlsOptions;
 use secrecy::SecretString;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 fn config_error(msg: impl Into<String>, hint: &str) -> anyhow::Error {
@@ -491,12 +491,7 @@ async fn plan_then_carry_out(common: &CommonOpts, job: &Job<'_>, work: Work<'_>)
             );
         }
         print_report(&plan.report, false, None);
-        crate::errp!("\nCarry out this plan? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "oui" | "o") {
-            crate::errln!("Nothing was changed.");
+        if !super::output::get().confirm("Carry out this plan?") {
             return Ok(Exit::Ok);
         }
     }

@@ -150,6 +150,19 @@ impl Output {
         let _ = e.flush();
     }
 
+    /// Asks a yes/no question on the terminal (`y`, `yes`, `o`, `oui`); anything else is no,
+    /// and says that nothing was changed.
+    pub fn confirm(&self, question: &str) -> bool {
+        self.prompt(&format!("\n{question} [y/N] "));
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        let yes = matches!(answer.trim(), "y" | "Y" | "yes" | "oui" | "o");
+        if !yes {
+            self.err("Nothing was changed.");
+        }
+        yes
+    }
+
     /// Raw bytes on stderr (a log line, which ends with its own newline).
     fn err_raw(&self, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
