@@ -7,13 +7,17 @@ use std::path::PathBuf;
 /// Hand a leaver's mailbox over to a successor, on BlueMind or any IMAP server.
 ///
 /// `offboard bertrand --to nathalie` copies Bertrand's mail into a subfolder of Nathalie's
-/// mailbox, grants her read access to the shared mailboxes he could read, and reports what
-/// it did — without anyone knowing either password.
+/// mailbox, grants her read access to the shared mailboxes he could read, sets an auto-reply
+/// naming her, switches off forwards leaking outside, shares his calendars and address books,
+/// locks his account, and reports what it did — without anyone knowing either password.
+/// Every change is journalled: `offboard undo` reverts a run, `offboard close` suspends the
+/// account at the end of the auto-reply window.
 #[derive(Debug, Parser)]
 #[command(
     name = "offboard",
     version,
     subcommand_negates_reqs = true,
+    override_usage = "offboard [OPTIONS] LEAVER --to SUCCESSOR\n       offboard [OPTIONS] <COMMAND> [ARGS]",
     after_help = super::exit::help_text()
 )]
 pub struct Cli {
