@@ -198,6 +198,10 @@ fn the_audit_says_where_his_mail_goes_and_who_sees_it_and_changes_nothing() {
         r.stdout
     );
     assert!(r.stdout.contains("b.dupre@proton.me (OUTSIDE)"), "{}", r.stdout);
+    // A leaver with nothing set up: an empty audit, and nothing written either.
+    let r = offboard(&sb, &["--config", "CONFIG", "audit", "helene", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(json(&r)["audit"]["forwarding"]["enabled"], false);
     assert_eq!(snapshot(&sb), before, "the audit changed something");
     let st = sb.bluemind.state();
     assert!(

@@ -1241,7 +1241,13 @@ fn filter_route(
         return ok_empty();
     }
     let next_id = s.next_rule_id + 1;
-    let filter = s.filters.entry(mailbox.to_string()).or_insert(default);
+    // A read stores nothing: a mailbox without a filter answers the default one.
+    let mut scratch = None;
+    let filter = if get {
+        scratch.insert(s.filters.get(mailbox).cloned().unwrap_or(default))
+    } else {
+        s.filters.entry(mailbox.to_string()).or_insert(default)
+    };
     match (route, method.as_str()) {
         ("vacation", "GET") => ok_json(filter["vacation"].clone()),
         ("vacation", _) => {
