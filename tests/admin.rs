@@ -122,6 +122,26 @@ fn doctor_checks_the_setup_and_its_exit_code_tells_the_health() {
         r.stdout
     );
 
+    // STARTTLS on the plain port: the certificate is read after the upgrade.
+    let port = sb.dovecot.imap_port.to_string();
+    let r = offboard(
+        &sb,
+        &["doctor", "--json", "--imap-port", &port, "--imap-tls", "starttls"],
+    );
+    let doc: Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+    assert_eq!(check(&doc, "tls")["status"], "ok", "{doc}");
+    assert!(
+        check(&doc, "tls")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("localhost")
+    );
+    assert_eq!(
+        check(&doc, "setting imap tls")["detail"],
+        "starttls (from the flag)"
+    );
+
     // A wrong key and an unreachable IMAP port: failures, exit 45, each with its fix.
     let key = sb.dir.path().join("admin.key");
     std::fs::write(&key, "not-a-key\n").unwrap();

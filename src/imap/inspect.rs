@@ -113,6 +113,15 @@ fn certificate(der: &[u8]) -> Option<CertificateFacts> {
     })
 }
 
+/// The certificate the server presented in this handshake.
+fn presented<S>(tls: &tokio_rustls::client::TlsStream<S>) -> Option<CertificateFacts> {
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| certificate(c))
+}
+
 async fn after_greeting<S: AsyncRead + AsyncWrite + Unpin>(
     ep: &Endpoint,
     io: &mut BufReader<S>,
@@ -140,12 +149,7 @@ pub async fn inspect(ep: &Endpoint) -> Result<ServerFacts, ImapError> {
         }
         Security::Implicit => {
             let tls = ep.tls_stream(tcp).await?;
-            let cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| certificate(c));
+            let cert = presented(&tls);
             let mut io = BufReader::new(tls);
             let greeting = line(ep, &mut io).await?;
             after_greeting(ep, &mut io, greeting, cert).await
@@ -161,12 +165,7 @@ pub async fn inspect(ep: &Endpoint) -> Result<ServerFacts, ImapError> {
                     detail: e.to_string(),
                 })?;
             let tls = ep.tls_stream(plain.into_inner()).await?;
-            let cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| certificate(c));
+            let cert = presented(&tls);
             let mut io = BufReader::new(tls);
             after_greeting(ep, &mut io, greeting, cert).await
         }
