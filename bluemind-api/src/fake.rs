@@ -301,10 +301,7 @@ impl State {
                 name: name.into(),
             });
         }
-        let ace = |subject: &str, verb: Verb| AccessControlEntry {
-            subject: subject.into(),
-            verb,
-        };
+        let ace = AccessControlEntry::new;
         s.acls.insert(
             "mailbox:acls-mailshare-compta".into(),
             vec![ace("group-compta-team", Verb::Read)],
@@ -336,10 +333,7 @@ impl State {
     fn departure_scenario(&mut self) {
         const B: &str = "B3F1C2A0-0001-4ED2-997C-4A4F39933D18";
         const H: &str = "C9D4E5F6-0003-4ED2-997C-4A4F39933D18";
-        let ace = |subject: &str, verb: Verb| AccessControlEntry {
-            subject: subject.into(),
-            verb,
-        };
+        let ace = AccessControlEntry::new;
         let redirect = |id: i64, name: &str, to: &str| {
             json!({"id": id, "client": "bluemind", "type": "GENERIC", "trigger": "IN", "active": true, "name": name,
                 "stop": false, "conditions": [],
@@ -955,18 +949,12 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
             if let Some(owner) = c.strip_prefix("mailbox:acls-")
                 && s.user(owner).is_some()
             {
-                with_owner.push(AccessControlEntry {
-                    subject: owner.to_string(),
-                    verb: Verb::All,
-                });
+                with_owner.push(AccessControlEntry::new(owner, Verb::All));
             }
             let mut expanded: Vec<AccessControlEntry> = Vec::new();
             for e in with_owner {
                 for v in ALL_VERBS.iter().filter(|v| e.verb.implies(**v)) {
-                    let x = AccessControlEntry {
-                        subject: e.subject.clone(),
-                        verb: *v,
-                    };
+                    let x = AccessControlEntry::new(e.subject.as_str(), *v);
                     if !expanded.contains(&x) {
                         expanded.push(x);
                     }
@@ -997,10 +985,7 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
                         "Public sharing for user mailbox is forbidden",
                     );
                 }
-                acl.push(AccessControlEntry {
-                    subject: subject.into(),
-                    verb,
-                });
+                acl.push(AccessControlEntry::new(subject, verb));
             }
             let before = s.acls.get(&c).cloned().unwrap_or_default();
             if let Some(share) = c.strip_prefix("mailbox:acls-")
@@ -1034,10 +1019,7 @@ fn handle(st: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body:
             if let Some(owner) = c.strip_prefix("calendar:Default:") {
                 let mut fb: Vec<AccessControlEntry> = Vec::new();
                 for e in acl.iter().filter(|e| e.verb.implies(Verb::Freebusy)) {
-                    let x = AccessControlEntry {
-                        subject: e.subject.clone(),
-                        verb: Verb::Freebusy,
-                    };
+                    let x = AccessControlEntry::new(e.subject.as_str(), Verb::Freebusy);
                     if !fb.contains(&x) {
                         fb.push(x);
                     }

@@ -233,6 +233,16 @@ pub struct AccessControlEntry {
     pub verb: Verb,
 }
 
+impl AccessControlEntry {
+    /// `verb` for `subject`.
+    pub fn new(subject: impl Into<String>, verb: Verb) -> Self {
+        AccessControlEntry {
+            subject: subject.into(),
+            verb,
+        }
+    }
+}
+
 /// `ContainerQuery` for `_listforuser`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ContainerQuery {

@@ -53,8 +53,7 @@ pub(super) async fn lock(
         );
         if !dry {
             let pw = super::credentials::random_password()?;
-            if let Err(e) = admin.set_password(d, me, &pw).await {
-                out.failed(i, e.to_string());
+            if out.check(i, admin.set_password(d, me, &pw).await).is_err() {
                 failed += 1;
             }
         }
@@ -86,8 +85,7 @@ pub(super) async fn lock(
                         after: serde_json::Value::Null,
                     },
                 );
-                if !dry && let Err(e) = session.delete_api_key(&k.sid).await {
-                    out.failed(i, e.to_string());
+                if !dry && out.check(i, session.delete_api_key(&k.sid).await).is_err() {
                     failed += 1;
                 }
             }
@@ -112,8 +110,11 @@ pub(super) async fn lock(
                 after: json!({"partnership": false}),
             },
         );
-        if !dry && let Err(e) = admin.remove_partnership(me, &dev.uid).await {
-            out.failed(i, e.to_string());
+        if !dry
+            && out
+                .check(i, admin.remove_partnership(me, &dev.uid).await)
+                .is_err()
+        {
             failed += 1;
         }
     }
@@ -189,10 +190,7 @@ async fn set_flag(ctx: &Ctx<'_>, field: &str, value: bool, out: &mut StepOut) ->
     } else {
         user.value.archived = value;
     }
-    if let Err(e) = admin.update_user(d, me, &user.value).await {
-        out.failed(i, e.to_string());
-        return Err(e.into());
-    }
+    out.check(i, admin.update_user(d, me, &user.value).await)?;
     let back = admin.user_complete(d, me).await?;
     let now = back.map(|u| {
         if field == "hidden" {

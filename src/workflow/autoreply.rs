@@ -170,10 +170,7 @@ async fn write(
     if ctx.s.dry_run {
         return Ok(());
     }
-    if let Err(e) = ctx.admin.set_vacation(d, &pre.leaver.uid, wanted).await {
-        out.failed(i, e.to_string());
-        return Err(e.into());
-    }
+    out.check(i, ctx.admin.set_vacation(d, &pre.leaver.uid, wanted).await)?;
     let back = ctx.admin.vacation(d, &pre.leaver.uid).await?;
     out.read_back(i, serde_json::to_value(&back).unwrap_or_default());
     if !(back.enabled == wanted.enabled && back.subject == wanted.subject && back.end == wanted.end) {

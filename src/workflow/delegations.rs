@@ -9,7 +9,7 @@
 use super::WorkflowError;
 use super::audit::AuditReport;
 use super::departure::{Ctx, Pending, StepOut};
-use super::grants::{merged, names, verbs_of, verified};
+use super::grants::{grant, names, verbs_of};
 use super::report::Action;
 use bluemind_api::Verb;
 use serde_json::json;
@@ -108,28 +108,16 @@ pub(super) async fn apply(
         if ctx.s.dry_run {
             continue;
         }
-        let result = async {
-            admin
-                .set_acl(&r.container, &merged(&acl, owner_implicit, her, &missing))
-                .await?;
-            admin.get_acl(&r.container).await
-        }
-        .await;
-        match result {
-            Ok(back) => {
-                out.read_back(i, json!(names(&verbs_of(&back, her))));
-                if !missing
-                    .iter()
-                    .all(|v| verified(&acl, &back, owner_implicit, her, *v))
-                {
+        let done = grant(admin, &r.container, &acl, owner_implicit, her, &missing).await;
+        match out.check(i, done) {
+            Ok(done) => {
+                out.read_back(i, json!(names(&done.after)));
+                if !done.verified {
                     out.failed(i, "the ACL read back does not hold what was written");
                     failed += 1;
                 }
             }
-            Err(e) => {
-                out.failed(i, e.to_string());
-                failed += 1;
-            }
+            Err(_) => failed += 1,
         }
     }
     for r in &audit.delegated_by {
@@ -162,8 +150,10 @@ pub(super) async fn apply(
         if ctx.s.dry_run {
             continue;
         }
-        if let Err(e) = admin.set_delegation_rule(d, &r.delegator, &after).await {
-            out.failed(i, e.to_string());
+        if out
+            .check(i, admin.set_delegation_rule(d, &r.delegator, &after).await)
+            .is_err()
+        {
             failed += 1;
         }
     }

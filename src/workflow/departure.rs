@@ -63,6 +63,14 @@ impl StepOut {
         }
     }
 
+    /// Marks change `i` failed when the write behind it failed; passes the result on.
+    pub fn check<T, E: std::fmt::Display>(&mut self, i: usize, r: Result<T, E>) -> Result<T, E> {
+        if let Err(e) = &r {
+            self.failed(i, e.to_string());
+        }
+        r
+    }
+
     /// Sets what a change left, as read back.
     pub fn read_back(&mut self, i: usize, after: Value) {
         if let Some(c) = self.changes.get_mut(i) {

@@ -53,10 +53,7 @@ pub(super) async fn switch_off(ctx: &Ctx<'_>, all: bool, out: &mut StepOut) -> R
             },
         );
         if !ctx.s.dry_run {
-            if let Err(e) = ctx.admin.set_forwarding(d, me, &wanted).await {
-                out.failed(i, e.to_string());
-                return Err(e.into());
-            }
+            out.check(i, ctx.admin.set_forwarding(d, me, &wanted).await)?;
             let back = ctx.admin.forwarding(d, me).await?;
             out.read_back(i, serde_json::to_value(&back).unwrap_or_default());
             if back.enabled {
@@ -119,11 +116,8 @@ pub(super) async fn switch_off(ctx: &Ctx<'_>, all: bool, out: &mut StepOut) -> R
                 after: wanted.clone(),
             },
         );
-        if !ctx.s.dry_run
-            && let Err(e) = ctx.admin.update_rule(d, me, id, &wanted).await
-        {
-            out.failed(i, e.to_string());
-            return Err(e.into());
+        if !ctx.s.dry_run {
+            out.check(i, ctx.admin.update_rule(d, me, id, &wanted).await)?;
         }
     }
     Ok(())
@@ -179,21 +173,14 @@ pub(super) async fn to_successor(ctx: &Ctx<'_>, days: u32, out: &mut StepOut) ->
     if ctx.s.dry_run {
         return Ok(());
     }
-    match ctx.admin.add_rule(d, me, &rule).await {
-        Ok(id) => {
-            let mut after = rule;
-            after["id"] = json!(id);
-            out.read_back(i, after);
-            if let Some(c) = out.changes.get_mut(i) {
-                c.target = format!("{me}/{id}");
-            }
-            Ok(())
-        }
-        Err(e) => {
-            out.failed(i, e.to_string());
-            Err(e.into())
-        }
+    let id = out.check(i, ctx.admin.add_rule(d, me, &rule).await)?;
+    let mut after = rule;
+    after["id"] = json!(id);
+    out.read_back(i, after);
+    if let Some(c) = out.changes.get_mut(i) {
+        c.target = format!("{me}/{id}");
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -46,11 +46,20 @@ pub(super) fn merged(
         .filter(|e| Some(e.subject.as_str()) != owner_implicit)
         .cloned()
         .collect();
-    out.extend(verbs.iter().map(|v| AccessControlEntry {
-        subject: grantee.to_string(),
-        verb: *v,
-    }));
+    out.extend(verbs.iter().map(|v| AccessControlEntry::new(grantee, *v)));
     out
+}
+
+/// The ACL with `subject`'s entries replaced by `verbs` (for an undo), the owner's implicit
+/// entries of a user's mailbox left out.
+pub(super) fn with_subject(
+    acl: &[AccessControlEntry],
+    owner_implicit: Option<&str>,
+    subject: &str,
+    verbs: &[Verb],
+) -> Vec<AccessControlEntry> {
+    let others: Vec<AccessControlEntry> = acl.iter().filter(|e| e.subject != subject).cloned().collect();
+    merged(&others, owner_implicit, subject, verbs)
 }
 
 /// Whether the ACL read back keeps every entry that was there (owner entries of a user's
@@ -72,6 +81,36 @@ pub(super) fn verified(
         });
     let given = verbs_of(after, grantee).iter().any(|v| v.implies(verb));
     kept && given
+}
+
+/// What an ACL holds for a grantee after [`grant`] wrote it.
+pub(super) struct Granted {
+    /// The grantee's verbs, as read back.
+    pub after: Vec<Verb>,
+    /// Whether the read-back keeps every earlier entry and gives each verb asked.
+    pub verified: bool,
+}
+
+/// Adds `verbs` for `grantee` to the ACL `acl` read from `container`: merged (a PUT replaces
+/// the whole list), written, read again and checked.
+pub(super) async fn grant(
+    admin: &Client,
+    container: &str,
+    acl: &[AccessControlEntry],
+    owner_implicit: Option<&str>,
+    grantee: &str,
+    verbs: &[Verb],
+) -> Result<Granted, ApiError> {
+    admin
+        .set_acl(container, &merged(acl, owner_implicit, grantee, verbs))
+        .await?;
+    let back = admin.get_acl(container).await?;
+    Ok(Granted {
+        after: verbs_of(&back, grantee),
+        verified: verbs
+            .iter()
+            .all(|v| verified(acl, &back, owner_implicit, grantee, *v)),
+    })
 }
 
 pub(super) async fn apply(
@@ -164,12 +203,9 @@ async fn grant_one(
         if s.dry_run {
             g.status = "planned".into();
         } else {
-            admin
-                .set_acl(&c.uid, &merged(&acl, owner_implicit, successor, &[Verb::Read]))
-                .await?;
-            let check = admin.get_acl(&c.uid).await?;
-            g.after = names(&verbs_of(&check, successor));
-            if verified(&acl, &check, owner_implicit, successor, Verb::Read) {
+            let done = grant(admin, &c.uid, &acl, owner_implicit, successor, &[Verb::Read]).await?;
+            g.after = names(&done.after);
+            if done.verified {
                 g.status = "added".into();
             } else {
                 g.status = "failed".into();
@@ -272,10 +308,7 @@ mod tests {
     use super::*;
 
     fn ace(subject: &str, verb: Verb) -> AccessControlEntry {
-        AccessControlEntry {
-            subject: subject.into(),
-            verb,
-        }
+        AccessControlEntry::new(subject, verb)
     }
 
     #[test]

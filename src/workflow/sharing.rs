@@ -6,7 +6,7 @@
 
 use super::WorkflowError;
 use super::departure::{Ctx, Pending, StepOut};
-use super::grants::{merged, names, verbs_of, verified};
+use super::grants::{grant, names, verbs_of};
 use super::report::Action;
 use bluemind_api::{ContainerQuery, ContainerSubscription, Verb};
 use serde_json::json;
@@ -73,29 +73,16 @@ pub(super) async fn apply(ctx: &Ctx<'_>, out: &mut StepOut) -> Result<(), Workfl
                     },
                 );
                 if !ctx.s.dry_run {
-                    let result = async {
-                        admin
-                            .set_acl(&c.uid, &merged(&acl, None, her, &[Verb::Read]))
-                            .await?;
-                        admin.get_acl(&c.uid).await
-                    }
-                    .await;
-                    match result {
-                        Ok(back) => {
-                            out.read_back(i, json!(names(&verbs_of(&back, her))));
-                            if !verified(&acl, &back, None, her, Verb::Read)
-                                || verbs_of(&back, her).iter().any(|v| v.implies(Verb::ReadExtended))
-                            {
-                                out.failed(i, "the ACL read back does not hold what was written");
-                                failed += 1;
-                                continue;
-                            }
-                        }
-                        Err(e) => {
-                            out.failed(i, e.to_string());
-                            failed += 1;
-                            continue;
-                        }
+                    let Ok(done) = out.check(i, grant(admin, &c.uid, &acl, None, her, &[Verb::Read]).await)
+                    else {
+                        failed += 1;
+                        continue;
+                    };
+                    out.read_back(i, json!(names(&done.after)));
+                    if !done.verified || done.after.iter().any(|v| v.implies(Verb::ReadExtended)) {
+                        out.failed(i, "the ACL read back does not hold what was written");
+                        failed += 1;
+                        continue;
                     }
                 }
             }
@@ -120,8 +107,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, out: &mut StepOut) -> Result<(), Workfl
                     offline_sync: true,
                     automount: true,
                 };
-                if let Err(e) = admin.subscribe(d, her, &[sub]).await {
-                    out.failed(i, e.to_string());
+                if out.check(i, admin.subscribe(d, her, &[sub]).await).is_err() {
                     failed += 1;
                 }
             }

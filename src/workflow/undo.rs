@@ -5,9 +5,9 @@
 //! and adds `SendAs` to a mailshare `Write` by itself), and only that subject's entries are
 //! put back. What changed since is left alone and said; what cannot come back is said too.
 
-use super::grants::{names, verbs_of};
+use super::grants::{names, verbs_of, with_subject};
 use super::report::{Action, Change, ChangeStatus};
-use bluemind_api::{AccessControlEntry, ApiError, Client, Forwarding, Vacation, Verb};
+use bluemind_api::{ApiError, Client, Forwarding, Vacation, Verb};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -45,26 +45,6 @@ fn closure(v: &[Verb]) -> Vec<Verb> {
 
 fn parse_verbs(v: &Value) -> Vec<Verb> {
     serde_json::from_value(v.clone()).unwrap_or_default()
-}
-
-/// The ACL with `subject`'s entries set to `verbs`, the owner's implicit entries of a user's
-/// mailbox left out.
-pub(super) fn with_subject(
-    acl: &[AccessControlEntry],
-    owner_implicit: Option<&str>,
-    subject: &str,
-    verbs: &[Verb],
-) -> Vec<AccessControlEntry> {
-    let mut out: Vec<AccessControlEntry> = acl
-        .iter()
-        .filter(|e| e.subject != subject && Some(e.subject.as_str()) != owner_implicit)
-        .cloned()
-        .collect();
-    out.extend(verbs.iter().map(|v| AccessControlEntry {
-        subject: subject.to_string(),
-        verb: *v,
-    }));
-    out
 }
 
 /// Whether two vacations are the same in what matters (BlueMind keeps dates to the second).
@@ -323,12 +303,10 @@ impl Undo<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bluemind_api::AccessControlEntry;
 
     fn ace(subject: &str, verb: Verb) -> AccessControlEntry {
-        AccessControlEntry {
-            subject: subject.into(),
-            verb,
-        }
+        AccessControlEntry::new(subject, verb)
     }
 
     #[test]
