@@ -195,11 +195,11 @@ struct BatchReport {
     exit_code: u8,
 }
 
-/// An earlier run that finished this hand-over (and was not undone since).
-fn done_by(state: &Path, leaver: &str, successor: &str) -> Option<String> {
-    let all = workflow::runs::all(state);
-    let undone: HashSet<String> = all.iter().filter_map(|(_, j)| j.undoes.clone()).collect();
-    all.into_iter().rev().map(|(_, j)| j).find_map(|j| {
+/// An earlier run that finished this hand-over (and was not undone since), among the
+/// journals (read once per batch).
+fn done_by(journals: &[workflow::runs::Journal], leaver: &str, successor: &str) -> Option<String> {
+    let undone: HashSet<&str> = journals.iter().filter_map(|j| j.undoes.as_deref()).collect();
+    journals.iter().rev().find_map(|j| {
         let same = |p: &Option<workflow::PersonReport>, who: &str| {
             p.as_ref()
                 .is_some_and(|p| p.login.eq_ignore_ascii_case(who) || p.email.eq_ignore_ascii_case(who))
@@ -208,8 +208,8 @@ fn done_by(state: &Path, leaver: &str, successor: &str) -> Option<String> {
             && j.outcome == "ok"
             && same(&j.leaver, leaver)
             && same(&j.successor, successor)
-            && !undone.contains(&j.run_id))
-        .then_some(j.run_id)
+            && !undone.contains(j.run_id.as_str()))
+        .then(|| j.run_id.clone())
     })
 }
 
@@ -316,13 +316,15 @@ async fn carry_out(
     let mut running = FuturesUnordered::new();
     let mut out: Vec<RowOutcome> = Vec::new();
     let live = !common.json && std::io::stderr().is_terminal();
+    let journals: Vec<workflow::runs::Journal> =
+        workflow::runs::all(state).into_iter().map(|(_, j)| j).collect();
     loop {
         while running.len() < parallel.max(1) {
             let Some(i) = next_startable(&pending, &busy) else {
                 break;
             };
             let row = pending.remove(i);
-            if let Some(run) = done_by(state, &row.leaver, &row.successor) {
+            if let Some(run) = done_by(&journals, &row.leaver, &row.successor) {
                 out.push(RowOutcome {
                     line: row.line,
                     leaver: row.leaver.clone(),
@@ -336,8 +338,22 @@ async fn carry_out(
                 continue;
             }
             let job = job_of(&row, conn, RunKind::Offboard);
-            let Ok(s) = settings(&job, cfg, dry_run) else {
-                continue;
+            // Checked for every row before anything ran; kept as a failed row if it fails now.
+            let s = match settings(&job, cfg, dry_run) {
+                Ok(s) => s,
+                Err(e) => {
+                    out.push(RowOutcome {
+                        line: row.line,
+                        leaver: row.leaver.clone(),
+                        successor: row.successor.clone(),
+                        status: "failed".into(),
+                        exit_code: super::exit::classify(&e).code(),
+                        done_by: None,
+                        error: Some(e.to_string()),
+                        report: None,
+                    });
+                    continue;
+                }
             };
             busy.insert(row.leaver.to_lowercase());
             busy.insert(row.successor.to_lowercase());

@@ -367,10 +367,11 @@ fn checkpoint(report: &OffboardReport, s: &Settings) {
 }
 
 /// Runs one departure step: a failure is recorded and the run goes on (the step's own
-/// changes say what was done); the journal is written as it ends.
-async fn departure_step<'a, F>(report: &mut OffboardReport, s: &Settings, name: &str, f: F)
+/// changes say what was done); the journal is written as it ends. Says whether it went
+/// through.
+async fn departure_step<F>(report: &mut OffboardReport, s: &Settings, name: &str, f: F) -> bool
 where
-    F: std::future::Future<Output = (Result<(), WorkflowError>, departure::StepOut)> + 'a,
+    F: std::future::Future<Output = (Result<(), WorkflowError>, departure::StepOut)>,
 {
     let t = Instant::now();
     let (r, out) = f.await;
@@ -379,6 +380,7 @@ where
     }
     report.record(name, t, &r, out);
     checkpoint(report, s);
+    r.is_ok()
 }
 
 /// Wraps a step function so it owns its output.
@@ -457,7 +459,7 @@ async fn main_steps(
         .await;
     }
 
-    copy_step(admin, s, pre, creds, report, reporter).await?;
+    copy_step(s, pre, creds, report, reporter).await?;
 
     let grants = report.step("grants", grants::apply(admin, s, pre)).await?;
     report.changes.extend(grants::changes(&grants, pre, s.dry_run));
@@ -515,7 +517,7 @@ async fn close_steps(
     reporter: &mut dyn Reporter,
 ) -> Result<(), WorkflowError> {
     credential_steps(admin, s, pre, creds, report).await?;
-    copy_step(admin, s, pre, creds, report, reporter).await?;
+    copy_step(s, pre, creds, report, reporter).await?;
     if !s.dry_run {
         let copy = report.copy.as_ref();
         let why = match copy {
@@ -546,8 +548,8 @@ async fn close_steps(
         pre,
         leaver_session: creds.leaver_session(),
     };
-    departure_step(report, s, "auto-reply", step!(|o| autoreply::switch_off(&ctx, o))).await;
-    departure_step(
+    let reply_off = departure_step(report, s, "auto-reply", step!(|o| autoreply::switch_off(&ctx, o))).await;
+    let forwards_off = departure_step(
         report,
         s,
         "forwards",
@@ -555,22 +557,21 @@ async fn close_steps(
     )
     .await;
     // Suspend only when both went through: a suspended account cannot be su'd to fix them.
-    if let Some(failed) = report.steps.iter().rev().take(2).find(|st| st.status != "ok") {
-        return Err(WorkflowError::NotAsWritten(format!("step {}", failed.name)));
+    match (reply_off, forwards_off) {
+        (true, true) => Ok(()),
+        (false, _) => Err(WorkflowError::NotAsWritten("step auto-reply".into())),
+        (true, false) => Err(WorkflowError::NotAsWritten("step forwards".into())),
     }
-    Ok(())
 }
 
 /// Copy: the leaver's folders into a subfolder of the successor's mailbox.
 async fn copy_step(
-    admin: &Client,
     s: &Settings,
     pre: &preflight::Preflight,
     creds: &credentials::Credentials,
     report: &mut OffboardReport,
     reporter: &mut dyn Reporter,
 ) -> Result<(), WorkflowError> {
-    let _ = admin;
     let folder = folder_name(&s.folder_template, &pre.leaver);
     report.folder = Some(folder.clone());
     let mut rules = FolderRules::offboarding(&folder);
@@ -790,7 +791,7 @@ pub async fn undo(s: &Settings, of: &str) -> Outcome {
     let t = Instant::now();
     // Newest first: a suspension is lifted before anything else.
     for c in journal.changes.iter().rev() {
-        let item = u.revert(c, &leaver.uid).await;
+        let item = u.revert(c).await;
         report.undo.push(item);
     }
     // Each ACL write mailed the grantee "… shared with you" (AclChangedNotificationHook).

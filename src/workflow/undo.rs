@@ -79,7 +79,7 @@ fn same_forwarding(a: &Value, b: &Value) -> bool {
 
 impl Undo<'_> {
     /// Reverts one change (or says what it would do).
-    pub async fn revert(&self, c: &Change, leaver_uid: &str) -> UndoItem {
+    pub async fn revert(&self, c: &Change) -> UndoItem {
         let mut item = UndoItem {
             action: c.action,
             target: c.target.clone(),
@@ -103,7 +103,7 @@ impl Undo<'_> {
             .into();
             return item;
         }
-        match self.revert_one(c, leaver_uid).await {
+        match self.revert_one(c).await {
             Ok((status, detail)) => {
                 item.status = status.into();
                 item.detail = detail;
@@ -116,7 +116,7 @@ impl Undo<'_> {
         item
     }
 
-    async fn revert_one(&self, c: &Change, leaver_uid: &str) -> Result<(&'static str, String), ApiError> {
+    async fn revert_one(&self, c: &Change) -> Result<(&'static str, String), ApiError> {
         let (admin, d) = (self.admin, self.domain_uid);
         let done = if self.dry_run { "planned" } else { "reverted" };
         match c.action {
@@ -268,7 +268,7 @@ impl Undo<'_> {
             }
             Action::Hidden | Action::Archived => {
                 let hidden = c.action == Action::Hidden;
-                let Some(mut user) = admin.user_complete(d, leaver_uid).await? else {
+                let Some(mut user) = admin.user_complete(d, &c.target).await? else {
                     return Ok(("failed", "the leaver is gone from BlueMind".into()));
                 };
                 let now = json!(if hidden {
@@ -289,7 +289,7 @@ impl Undo<'_> {
                     } else {
                         user.value.archived = before;
                     }
-                    admin.update_user(d, leaver_uid, &user.value).await?;
+                    admin.update_user(d, &c.target, &user.value).await?;
                 }
                 Ok((done, String::new()))
             }
