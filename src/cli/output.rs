@@ -4,8 +4,8 @@
 //! instead of through them. The workspace lints (`clippy::print_stdout`,
 //! `clippy::print_stderr`) keep `println!` and friends out of every other module.
 //!
-//! Progress: on a terminal, a live display — the folder being copied (bytes, messages, rate,
-//! ETA) and the whole run (bytes, messages, rate; ETA when the mailbox's size is known);
+//! Progress: on a terminal, a live display — each folder being copied (bytes, messages, rate,
+//! ETA) and the whole run (bytes, messages, rate; its ETA counts the folders matched so far);
 //! without a terminal, one line on stderr every 30 s once a run has lasted that long;
 //! nothing with `--quiet`.
 
@@ -39,7 +39,6 @@ struct State {
     bytes: u64,
     known_messages: u64,
     known_bytes: u64,
-    expected_bytes: Option<u64>,
     /// Folders being copied (several workers copy several at once): name, messages
     /// copied, messages to copy, and the bar on a terminal.
     folders: Vec<FolderProgress>,
@@ -106,7 +105,6 @@ impl Output {
                 bytes: 0,
                 known_messages: 0,
                 known_bytes: 0,
-                expected_bytes: None,
                 folders: Vec::new(),
             }),
         }
@@ -176,12 +174,6 @@ impl Output {
 
     // ---- progress ----------------------------------------------------------------------
 
-    /// The size of what is to be copied, when known beforehand (BlueMind's quota figure):
-    /// it gives the whole run an ETA.
-    pub fn expect_bytes(&self, bytes: Option<u64>) {
-        self.lock().expected_bytes = bytes;
-    }
-
     fn ensure_started(st: &mut State) {
         if st.started.is_some() {
             return;
@@ -191,7 +183,7 @@ impl Output {
             return;
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
-        let overall = multi.add(ProgressBar::new(st.expected_bytes.unwrap_or(0)));
+        let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
             ProgressStyle::with_template(
                 "all     {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}  ETA {eta:<5} {msg}",
@@ -208,7 +200,8 @@ impl Output {
         Self::ensure_started(&mut st);
         st.known_messages += messages;
         st.known_bytes += bytes;
-        let total = st.expected_bytes.unwrap_or(0).max(st.known_bytes);
+        // The whole run's total grows as each folder is matched.
+        let total = st.known_bytes;
         // A retry after a reconnection starts the folder's count again.
         if let Some(old) = st.folders.iter().position(|f| f.name == folder) {
             let f = st.folders.remove(old);

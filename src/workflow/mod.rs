@@ -27,7 +27,6 @@ pub mod runs;
 mod sharing;
 pub mod undo;
 
-pub use departure::is_external;
 pub use report::{
     Action, Change, ChangeStatus, GrantReport, OffboardReport, PersonReport, RunKind, StepReport,
 };
